@@ -1,0 +1,80 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { MASK_VALUE } from './masks';
+
+/** Options of {@link scaledDotProductAttention}. */
+export interface AttentionOptions {
+  /** Number of heads; the last dimension of q, k and v is split into `heads` equal parts. */
+  heads: number;
+  /** Logit scale. Default: `1 / sqrt(headDim)`. */
+  scale?: number;
+  /**
+   * Boolean mask broadcastable to `[batch, heads, queries, keys]`: true where the query may
+   * attend to the key. Disallowed logits are set to {@link MASK_VALUE} (as `masked_fill`), so
+   * a fully masked row averages all keys instead of producing NaN.
+   */
+  allowed?: tf.Tensor;
+  /** Float mask broadcastable to `[batch, heads, queries, keys]`, added to the logits. */
+  additiveMask?: tf.Tensor;
+}
+
+/**
+ * Multi-head scaled dot-product attention on already projected tensors:
+ * `softmax(q·kᵀ·scale + mask)·v` per head, heads concatenated back.
+ *
+ * The softmax is TF.js's, whose kernels subtract the row max on every backend, so large
+ * logits never overflow.
+ *
+ * @param q `[batch, queries, heads·dq]`
+ * @param k `[batch, keys, heads·dq]`
+ * @param v `[batch, keys, heads·dv]`
+ * @returns `[batch, queries, heads·dv]`
+ *
+ * @example
+ * ```ts
+ * const out = scaledDotProductAttention(tf.randomNormal([2, 4, 32]), tf.randomNormal([2, 9, 32]), tf.randomNormal([2, 9, 32]), { heads: 4 });
+ * out.shape; // [2, 4, 32]
+ * ```
+ */
+export function scaledDotProductAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, options: AttentionOptions): tf.Tensor {
+  const { heads } = options;
+  const [b, , dq] = q.shape as [number, number, number];
+  const s = k.shape[1]!;
+  if (q.rank !== 3 || k.rank !== 3 || v.rank !== 3 || k.shape[0] !== b || v.shape[0] !== b || v.shape[1] !== s || k.shape[2] !== dq) {
+    throw new Error(
+      `scaledDotProductAttention: expected q [batch, queries, d], k [batch, keys, d], v [batch, keys, dv], ` +
+        `got q [${q.shape}], k [${k.shape}], v [${v.shape}]`,
+    );
+  }
+  if (dq % heads !== 0 || v.shape[2]! % heads !== 0) {
+    throw new Error(`scaledDotProductAttention: widths ${dq} and ${v.shape[2]} must be divisible by heads=${heads}`);
+  }
+  const scale = options.scale ?? 1 / Math.sqrt(dq / heads);
+  return tf.tidy(() => {
+    const qh = tf.mul(splitHeads(q, heads), scale); // [b, h, n, d]
+    let logits = tf.matMul(qh, splitHeads(k, heads), false, true); // [b, h, n, s]
+    if (options.additiveMask) logits = tf.add(logits, options.additiveMask);
+    if (options.allowed) logits = tf.where(broadcastBool(options.allowed, logits.shape), logits, tf.scalar(MASK_VALUE));
+    const probs = tf.softmax(logits, -1);
+    return mergeHeads(tf.matMul(probs, splitHeads(v, heads))); // [b, n, h·dv]
+  });
+}
+
+/** `[b, n, h·d] → [b, h, n, d]`. */
+export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor4D {
+  const [b, n, hd] = x.shape as [number, number, number];
+  return tf.transpose(tf.reshape(x, [b, n, heads, hd / heads]), [0, 2, 1, 3]) as tf.Tensor4D;
+}
+
+/** `[b, h, n, d] → [b, n, h·d]`. */
+export function mergeHeads(x: tf.Tensor): tf.Tensor3D {
+  const [b, h, n, d] = x.shape as [number, number, number, number];
+  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, n, h * d]) as tf.Tensor3D;
+}
+
+function broadcastBool(mask: tf.Tensor, shape: number[]): tf.Tensor {
+  if (mask.dtype !== 'bool') throw new Error(`attention mask 'allowed' must be bool, got ${mask.dtype}`);
+  const lead = shape.length - mask.rank;
+  const ok = lead >= 0 && mask.shape.every((d, i) => d === 1 || d === shape[lead + i]);
+  if (!ok) throw new Error(`attention mask of shape [${mask.shape}] does not broadcast to logits [${shape}] (batch, heads, queries, keys)`);
+  return mask.rank === shape.length && mask.shape.every((d, i) => d === shape[i]) ? mask : tf.broadcastTo(mask, shape);
+}

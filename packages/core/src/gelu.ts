@@ -1,0 +1,39 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Module } from './module';
+
+/** Which GELU: `'none'` is the exact erf form (PyTorch's default), `'tanh'` the approximation. */
+export type GeluApproximation = 'none' | 'tanh';
+
+/**
+ * GELU, as `torch.nn.functional.gelu(x, approximate)`:
+ * exact `0.5·x·(1 + erf(x/√2))`, or `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+ *
+ * @example
+ * ```ts
+ * gelu(tf.tensor1d([-1, 0, 1])); // [-0.1587, 0, 0.8413]
+ * ```
+ */
+export function gelu(x: tf.Tensor, approximate: GeluApproximation = 'none'): tf.Tensor {
+  return tf.tidy(() => {
+    if (approximate === 'tanh') {
+      const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x)))));
+      return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+    }
+    return tf.mul(tf.mul(0.5, x), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+  });
+}
+
+/**
+ * {@link gelu} as a weightless module, so it can sit in a {@link Sequential} at the index
+ * PyTorch gives `nn.GELU()` (which keeps the state-dict keys of its neighbours aligned).
+ */
+export class GELU extends Module {
+  constructor(readonly approximate: GeluApproximation = 'none') {
+    super();
+  }
+
+  /** Elementwise GELU. */
+  forward(x: tf.Tensor): tf.Tensor {
+    return gelu(x, this.approximate);
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * Shared TensorFlow.js building blocks of the @vlm bridges: modules whose weights carry
+ * PyTorch state-dict names, attention, norms, feed-forward blocks, masks, safetensors,
+ * freezing, a tfjs-layers adapter and backend selection.
+ *
+ * @packageDocumentation
+ */
+export * from './module';
+export * from './shape-checks';
+export * from './initializers';
+export * from './linear';
+export * from './layer-norm';
+export * from './gelu';
+export * from './sequential';
+export * from './feed-forward';
+export * from './embedding';
+export * from './masks';
+export * from './attention';
+export * from './multi-head-attention';
+export * from './cross-attention';
+export * from './freeze';
+export * from './backend';
+export * from './module-layer';

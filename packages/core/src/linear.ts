@@ -1,0 +1,106 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Module } from './module';
+import { uniformFanIn } from './initializers';
+import { assertShape } from './shape-checks';
+
+/** Constructor arguments of {@link Linear}. */
+export interface LinearArgs {
+  /** Size of the last input dimension. */
+  inFeatures: number;
+  /** Size of the last output dimension. */
+  outFeatures: number;
+  /** Whether to learn an additive bias. Default: `true`. */
+  bias?: boolean;
+}
+
+/**
+ * `y = x · Wᵀ + b` over the last dimension, as `torch.nn.Linear`: state-dict keys `weight`
+ * `[out, in]` and `bias` `[out]`.
+ *
+ * The kernel is kept as `[in, out]` so the forward is one 2-D matMul without transpose flags
+ * (the fast XNNPACK path on wasm), whatever the input rank; the gradient uses explicit
+ * transposes for the same reason (see {@link linear}).
+ *
+ * @example
+ * ```ts
+ * const fc = new Linear({ inFeatures: 32, outFeatures: 64 });
+ * fc.forward(tf.zeros([2, 17, 32])).shape; // [2, 17, 64]
+ * ```
+ */
+export class Linear extends Module {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  readonly hasBias: boolean;
+
+  constructor(args: LinearArgs) {
+    super();
+    this.inFeatures = args.inFeatures;
+    this.outFeatures = args.outFeatures;
+    this.hasBias = args.bias ?? true;
+    this.registerParameter('weight', tf.tidy(() => tf.transpose(uniformFanIn([this.outFeatures, this.inFeatures], this.inFeatures))), {
+      layout: 'transposed',
+    });
+    if (this.hasBias) this.registerParameter('bias', uniformFanIn([this.outFeatures], this.inFeatures));
+  }
+
+  /** The kernel, `[in, out]` (the transpose of the PyTorch `weight`). */
+  get kernel(): tf.Variable {
+    return this.parameter('weight');
+  }
+
+  /** The bias `[out]`, or `null` when built with `bias: false`. */
+  get bias(): tf.Variable | null {
+    return this.hasBias ? this.parameter('bias') : null;
+  }
+
+  /** `[..., in] → [..., out]`. */
+  forward(x: tf.Tensor): tf.Tensor {
+    if (x.rank < 1 || x.shape[x.rank - 1] !== this.inFeatures) {
+      assertShape(x, [...x.shape.slice(0, -1), this.inFeatures], 'Linear input');
+    }
+    return linear(x, this.kernel, this.bias);
+  }
+}
+
+/**
+ * `x · kernel + bias` over the last dimension of `x`, computed as one 2-D matMul (with the
+ * bias fused in). Its gradient is written with explicit transposes and plain matMuls, because
+ * TF.js's stock matMul gradient uses transpose flags, which leave wasm's fast path.
+ *
+ * @param x `[..., in]`
+ * @param kernel `[in, out]`
+ * @param bias `[out]` or `null`
+ * @returns `[..., out]`
+ */
+export function linear(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null): tf.Tensor {
+  return tf.tidy(() => {
+    const [inF, outF] = kernel.shape as [number, number];
+    const lead = x.shape.slice(0, -1);
+    const x2 = tf.reshape(x, [-1, inF]);
+    const y2 = bias ? matMulBias(x2, kernel, bias) : matMulNoBias(x2, kernel);
+    return tf.reshape(y2, [...lead, outF]);
+  });
+}
+
+// dX = dY · Kᵀ, dK = Xᵀ · dY, db = Σ dY: every product a plain 2-D matMul.
+const matMulBias = tf.customGrad(((x: tf.Tensor, k: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([x, k]);
+  return {
+    value: tf.fused.matMul({ a: x as tf.Tensor2D, b: k as tf.Tensor2D, bias: b }),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, ks] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(ks)), tf.matMul(tf.transpose(xs), dy as tf.Tensor2D), tf.sum(dy, 0)];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, k: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+const matMulNoBias = tf.customGrad(((x: tf.Tensor, k: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([x, k]);
+  return {
+    value: tf.matMul(x as tf.Tensor2D, k as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, ks] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(ks)), tf.matMul(tf.transpose(xs), dy as tf.Tensor2D)];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, k: tf.Tensor) => tf.Tensor;

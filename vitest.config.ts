@@ -1,0 +1,23 @@
+import { defineConfig } from 'vitest/config';
+import { readdirSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+// Tests import each @vlm package from its TypeScript source, so a change is tested without
+// rebuilding; the built dist is checked separately (publint, attw, the golden runner, the demo).
+const alias = Object.fromEntries(
+  readdirSync(resolve(__dirname, 'packages'))
+    .filter((dir) => existsSync(resolve(__dirname, 'packages', dir, 'src/index.ts')))
+    .map((dir) => [`@vlm/${dir}`, resolve(__dirname, 'packages', dir, 'src/index.ts')]),
+);
+
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts', 'tools/*/test/**/*.test.ts'],
+    setupFiles: ['./test-setup.ts'],
+    // Each file gets its own TF.js engine state; wasm init is per worker.
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
+});
