@@ -21,3 +21,4 @@ export * from './cross-attention';
 export * from './freeze';
 export * from './backend';
 export * from './module-layer';
+export * from './safetensors';

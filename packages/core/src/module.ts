@@ -141,6 +141,25 @@ export abstract class Module {
   }
 
   /**
+   * How the weight `name` (dotted) is kept relative to PyTorch: `'transposed'` for Linear-style
+   * kernels. A gradient or optimizer slot of such a weight is transposed back with
+   * {@link Module.toStateDictLayout}.
+   */
+  parameterLayout(name: string): ParameterLayout {
+    const entry = this.namedEntries().find(([n]) => n === name);
+    if (!entry) throw new Error(`${this.constructor.name} has no parameter '${name}'`);
+    return entry[1].layout;
+  }
+
+  /**
+   * Puts a tensor shaped like the variable of weight `name` (its value, its gradient) into the
+   * PyTorch layout that {@link Module.stateDict} uses. Returns a new tensor.
+   */
+  toStateDictLayout(name: string, t: tf.Tensor): tf.Tensor {
+    return this.parameterLayout(name) === 'transposed' ? tf.transpose(t) : tf.clone(t);
+  }
+
+  /**
    * Copies weights from a PyTorch-layout state dict, with PyTorch semantics. In strict mode
    * (the default) every missing key, unexpected key and shape mismatch is listed in ONE error
    * and nothing is loaded. Values are copied; the caller keeps ownership of `dict`.

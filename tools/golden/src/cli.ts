@@ -1,0 +1,95 @@
+/**
+ * pnpm golden [DIR] [--backend cpu|wasm]
+ *
+ * Runs every reference case found under DIR (default: the repo's vendored golden/ folder)
+ * through the public API of the @vlm packages, compares every output and gradient with the
+ * case's tolerances, prints one line per case and exits non-zero if any case fails.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readSafetensors } from '@vlm/core';
+import { adapters } from './adapters/index';
+import type { GoldenCase } from './golden-case';
+import { compareCase, type CaseReport } from './compare';
+
+function parseArgs(argv: string[]) {
+  let dir = resolve(dirname(fileURLToPath(import.meta.url)), '../../../golden');
+  let backend = 'cpu';
+  let filter: RegExp | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--backend') backend = argv[++i] ?? '';
+    else if (a.startsWith('--backend=')) backend = a.slice('--backend='.length);
+    else if (a === '--filter') filter = new RegExp(argv[++i] ?? '');
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write('usage: pnpm golden [DIR] [--backend cpu|wasm] [--filter REGEX]\n');
+      process.exit(0);
+    } else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
+    else dir = resolve(a);
+  }
+  if (!['cpu', 'wasm'].includes(backend)) throw new Error(`--backend must be cpu or wasm, got '${backend}'`);
+  return { dir, backend, filter };
+}
+
+/** Every `<stem>.json` that has a `<stem>.safetensors` beside it, under `dir`, recursively. */
+function findCases(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir).sort()) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) out.push(...findCases(path));
+    else if (entry.endsWith('.json') && existsSync(path.replace(/\.json$/, '.safetensors'))) out.push(path.replace(/\.json$/, ''));
+  }
+  return out;
+}
+
+function moduleOf(sidecar: Record<string, any>): string {
+  return sidecar.module ?? sidecar.case?.hf_class ?? sidecar.case?.module ?? '(no module in sidecar)';
+}
+
+async function main() {
+  const { dir, backend, filter } = parseArgs(process.argv.slice(2));
+  if (!existsSync(dir)) throw new Error(`golden folder not found: ${dir}`);
+  if (!(await tf.setBackend(backend))) throw new Error(`could not start backend ${backend}`);
+  await tf.ready();
+  const stems = findCases(dir).filter((s) => !filter || filter.test(basename(s)));
+  if (stems.length === 0) throw new Error(`no cases (<name>.json + <name>.safetensors) under ${dir}`);
+  process.stdout.write(`golden: ${stems.length} case(s) from ${dir} on backend ${tf.getBackend()}\n`);
+  const reports: CaseReport[] = [];
+  for (const stem of stems) {
+    const name = basename(stem);
+    const sidecar = JSON.parse(readFileSync(`${stem}.json`, 'utf8')) as Record<string, any>;
+    const module = moduleOf(sidecar);
+    const before = tf.memory().numTensors;
+    let report: CaseReport;
+    const { tensors } = readSafetensors(readFileSync(`${stem}.safetensors`), { source: `${name}.safetensors` });
+    try {
+      const adapter = adapters[module];
+      if (!adapter) {
+        report = { name, module, pass: false, worst: '', detail: `no adapter for module '${module}'` };
+      } else {
+        const c: GoldenCase = { name, sidecar, tensors };
+        const computed = adapter(c);
+        report = compareCase(c, module, computed);
+        tf.dispose(Object.values(computed));
+      }
+    } catch (e) {
+      report = { name, module, pass: false, worst: '', detail: `error: ${(e as Error).stack ?? e}` };
+    }
+    tf.dispose(Object.values(tensors));
+    const leaked = tf.memory().numTensors - before;
+    if (leaked !== 0 && report.pass) report = { ...report, pass: false, detail: `${leaked} tensor(s) leaked` };
+    reports.push(report);
+    process.stdout.write(`${report.pass ? 'PASS' : 'FAIL'}  ${name.padEnd(34)} ${module.padEnd(34)} ${report.worst}${report.detail ? `  ${report.detail}` : ''}\n`);
+  }
+  const failed = reports.filter((r) => !r.pass).length;
+  process.stdout.write(`golden (${backend}): ${reports.length - failed} passed, ${failed} failed\n`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  process.stderr.write(`golden: ${(e as Error).message}\n`);
+  process.exit(2);
+});
