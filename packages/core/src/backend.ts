@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 
-/** A TF.js backend @vlm knows how to load. */
+/** A TF.js backend `@vlm` knows how to load. */
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
 /** Options of {@link selectBackend}. */

@@ -1,5 +1,5 @@
 /**
- * Shared TensorFlow.js building blocks of the @vlm bridges: modules whose weights carry
+ * Shared TensorFlow.js building blocks of the `@vlm` bridges: modules whose weights carry
  * PyTorch state-dict names, attention, norms, feed-forward blocks, masks, safetensors,
  * freezing, a tfjs-layers adapter and backend selection.
  *

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 /**
  * The logit given to a masked (query, key) pair: large, negative and finite. `-Infinity`
  * turns a fully masked row into NaN and WebGL may run in float16 (largest finite 65504), so
- * every @vlm mask uses this value, as BERT, LAVIS and Hugging Face's BLIP-2 do.
+ * every `@vlm` mask uses this value, as BERT, LAVIS and Hugging Face's BLIP-2 do.
  */
 export const MASK_VALUE = -10000;
 

@@ -54,7 +54,7 @@ export interface ModuleLayerArgs extends BaseLayerArgs {
 }
 
 /**
- * A tfjs-layers `Layer` that runs an @vlm {@link Module}, so bridges can sit inside a
+ * A tfjs-layers `Layer` that runs an `@vlm` {@link Module}, so bridges can sit inside a
  * `tf.model`/`tf.sequential`, be trained with `fit` and saved with `model.save`.
  *
  * tfjs-layers does not see weights of layers nested inside a custom layer; this adapter
@@ -72,7 +72,6 @@ export interface ModuleLayerArgs extends BaseLayerArgs {
  * ```
  */
 export class ModuleLayer extends tfl.layers.Layer {
-  /** @nocollapse */
   static className = 'ModuleLayer';
   /** The wrapped module. */
   readonly module: LayerModule;
@@ -106,7 +105,6 @@ export class ModuleLayer extends tfl.layers.Layer {
     return { ...super.getConfig(), module: { className: cls.className, configHex: toHex(JSON.stringify(this.module.getConfig())) } };
   }
 
-  /** @nocollapse */
   static override fromConfig<T extends tf.serialization.Serializable>(
     cls: tf.serialization.SerializableConstructor<T>,
     config: tf.serialization.ConfigDict,
@@ -141,7 +139,7 @@ function fromHex(hex: string): string {
 
 /**
  * Registers {@link ModuleLayer} with `tf.serialization.registerClass` under the `vlm` package
- * name. Called when @vlm/core is imported; calling it again is harmless.
+ * name. Called when `@vlm/core` is imported; calling it again is harmless.
  */
 export function registerVlmLayers(): void {
   if (tf.serialization.getRegisteredName(ModuleLayer) !== 'vlm>ModuleLayer') {

@@ -47,7 +47,7 @@ export interface ParameterOptions {
 }
 
 /**
- * Base class of every @vlm module: a tree of named children and named weights, like
+ * Base class of every `@vlm` module: a tree of named children and named weights, like
  * `torch.nn.Module`.
  *
  * A subclass registers its weights with {@link Module.registerParameter} and its children with
