@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine with only Node 20 and npm:
 # install, build, typecheck, unit tests (cpu and wasm), golden conformance (cpu and wasm),
+# @vlm/core on webgpu/webgl/wasm/cpu in headless Chromium (installed with apt when missing),
 # the API site with warnings as errors, publint and are-the-types-wrong on every package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,12 @@ for backend in cpu wasm; do
   step "golden conformance ($backend)"
   node tools/golden/dist/cli.js --backend "$backend" | tee "$reports/golden-$backend.txt"
 done
+step "browser: every backend in headless Chromium"
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  # Debian's Chromium (tool installers' own browser downloads do not work offline)
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+node tools/browser-smoke/run.mjs | tee "$reports/browser.txt"
 step "API site (typedoc, warnings are errors)"
 $PNPM run docs
 step "package checks (publint, attw)"
