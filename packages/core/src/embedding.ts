@@ -70,17 +70,21 @@ export function embeddingLookup(table: tf.Tensor, ids: tf.Tensor, paddingIdx?: n
     }) as [number, number];
     if (lo < 0 || hi >= vocab) throw new Error(`Embedding ids must be in [0, ${vocab}), got values in [${lo}, ${hi}]`);
   }
-  const lookup = tf.customGrad(((w: tf.Tensor) => ({
-    value: tf.reshape(tf.gather(w, tf.reshape(ids, [-1])), [...ids.shape, dim]),
-    gradFunc: (dy: tf.Tensor) => {
-      const dy2 = tf.reshape(dy, [-1, dim]);
-      const flat = tf.reshape(ids, [-1]);
-      const grad = tf.getKernel('UnsortedSegmentSum', tf.getBackend())
-        ? tf.unsortedSegmentSum(dy2, flat as tf.Tensor1D, vocab)
-        : segmentSumOnHost(dy2, flat, vocab);
-      return paddingIdx === undefined ? grad : zeroRow(grad, paddingIdx);
-    },
-  })) as Parameters<typeof tf.customGrad>[0]);
+  // `ids` is saved for the backward pass: the caller may dispose it (a tidy) before gradients run.
+  const lookup = tf.customGrad(((w: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([ids]);
+    return {
+      value: tf.reshape(tf.gather(w, tf.reshape(ids, [-1])), [...ids.shape, dim]),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const dy2 = tf.reshape(dy, [-1, dim]);
+        const flat = tf.reshape(saved[0]!, [-1]);
+        const grad = tf.getKernel('UnsortedSegmentSum', tf.getBackend())
+          ? tf.unsortedSegmentSum(dy2, flat as tf.Tensor1D, vocab)
+          : segmentSumOnHost(dy2, flat, vocab);
+        return paddingIdx === undefined ? grad : zeroRow(grad, paddingIdx);
+      },
+    };
+  }) as Parameters<typeof tf.customGrad>[0]);
   return tf.tidy(() => lookup(table));
 }
 

@@ -22,3 +22,4 @@ export * from './freeze';
 export * from './backend';
 export * from './module-layer';
 export * from './safetensors';
+export * from './decoder';

@@ -22,6 +22,8 @@ const DEFAULT_TOLERANCE = { forward: { atol: 1e-4, rtol: 1e-4 }, grad: { atol: 1
  * Compares every `output.*` and `grad_*` tensor of the case with what the adapter computed:
  * `|actual - golden| <= atol + rtol·|golden|` elementwise, forward tolerance for outputs,
  * gradient tolerance for gradients. A golden key the adapter did not compute fails the case.
+ * An adapter may also return `mask.<key>`, broadcastable to `<key>`'s shape: elements where it is
+ * 0 are not compared (e.g. left-pad positions, whose values are implementation-defined).
  */
 export function compareCase(c: GoldenCase, module: string, computed: Record<string, tf.Tensor>): CaseReport {
   const tol = { ...DEFAULT_TOLERANCE, ...(c.sidecar.tolerance ?? {}) } as { forward: Tolerance; grad: Tolerance };
@@ -43,7 +45,9 @@ export function compareCase(c: GoldenCase, module: string, computed: Record<stri
     const t = key.startsWith('grad_') ? tol.grad : tol.forward;
     const [ratio, maxAbs, bad] = tf.tidy(() => {
       const g = tf.cast(golden, 'float32');
-      const a = tf.cast(actual, 'float32');
+      const m = computed[`mask.${key}`];
+      const keep = m ? tf.notEqual(tf.broadcastTo(tf.cast(m, 'float32'), g.shape), 0) : null;
+      const a = keep ? tf.where(keep, tf.cast(actual, 'float32'), g) : tf.cast(actual, 'float32');
       const err = tf.abs(tf.sub(a, g));
       const allowed = tf.add(t.atol, tf.mul(t.rtol, tf.abs(g)));
       const r = tf.div(err, allowed);

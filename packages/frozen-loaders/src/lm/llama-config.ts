@@ -1,0 +1,85 @@
+import { ConfigReader } from './config-reader';
+import { readActivation, type ActivationName } from './activation';
+
+/** A LLaMA-family `config.json` (model_type `llama`), camelCased, with defaults filled in. */
+export interface LlamaConfig {
+  modelType: 'llama';
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numHiddenLayers: number;
+  numAttentionHeads: number;
+  /** Grouped-query attention when fewer than `numAttentionHeads` (default: equal). */
+  numKeyValueHeads: number;
+  /** Default: `hiddenSize / numAttentionHeads`. */
+  headDim: number;
+  maxPositionEmbeddings: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  hiddenAct: ActivationName;
+  attentionBias: boolean;
+  mlpBias: boolean;
+  tieWordEmbeddings: boolean;
+  bosTokenId?: number;
+  eosTokenIds: number[];
+  padTokenId?: number;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Parses a Hugging Face LLaMA config. Only the default RoPE is implemented: a `rope_scaling`
+ * (or transformers v5 `rope_parameters`) other than `{rope_type: "default"}` throws an `Error`
+ * naming the field, as do other unsupported settings.
+ *
+ * @example
+ * ```ts
+ * const cfg = parseLlamaConfig({ model_type: 'llama', vocab_size: 101, hidden_size: 48, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2 });
+ * cfg.headDim; // 12
+ * ```
+ */
+export function parseLlamaConfig(json: Record<string, unknown>): LlamaConfig {
+  const r = new ConfigReader(json, 'llama');
+  r.onlyAllow('model_type', ['llama'], 'expected "llama"');
+  let ropeTheta = r.num('rope_theta', 10000);
+  for (const field of ['rope_scaling', 'rope_parameters']) {
+    if (!r.has(field)) continue;
+    const raw = json[field];
+    if (!isObject(raw)) r.fail(field, `must be an object or null, got ${JSON.stringify(raw)}`);
+    const v = raw as Record<string, unknown>;
+    const type = v.rope_type ?? v.type ?? 'default';
+    if (type !== 'default') r.fail(field, `has unsupported rope type ${JSON.stringify(type)} (only "default" RoPE is implemented)`);
+    if (v.rope_theta !== undefined) ropeTheta = new ConfigReader(v, `llama ${field}`).num('rope_theta');
+  }
+  const hiddenSize = r.int('hidden_size');
+  const numAttentionHeads = r.int('num_attention_heads');
+  const numKeyValueHeads = r.int('num_key_value_heads', numAttentionHeads);
+  if (numAttentionHeads % numKeyValueHeads !== 0) {
+    r.fail('num_key_value_heads', `must divide num_attention_heads (${numAttentionHeads}), got ${numKeyValueHeads}`);
+  }
+  const defaultHeadDim = hiddenSize / numAttentionHeads;
+  const headDim = r.int('head_dim', Number.isInteger(defaultHeadDim) ? defaultHeadDim : undefined);
+  if (headDim % 2 !== 0) r.fail('head_dim', `must be even for rotary embeddings, got ${headDim}`);
+  return {
+    modelType: 'llama',
+    vocabSize: r.int('vocab_size'),
+    hiddenSize,
+    intermediateSize: r.int('intermediate_size'),
+    numHiddenLayers: r.int('num_hidden_layers'),
+    numAttentionHeads,
+    numKeyValueHeads,
+    headDim,
+    maxPositionEmbeddings: r.int('max_position_embeddings', 2048),
+    rmsNormEps: r.num('rms_norm_eps', 1e-6),
+    ropeTheta,
+    hiddenAct: readActivation(r, 'hidden_act', 'silu'),
+    attentionBias: r.bool('attention_bias', false),
+    mlpBias: r.bool('mlp_bias', false),
+    tieWordEmbeddings: r.bool('tie_word_embeddings', false),
+    bosTokenId: r.optionalInt('bos_token_id'),
+    eosTokenIds: r.tokenIds('eos_token_id'),
+    padTokenId: r.optionalInt('pad_token_id'),
+  };
+}

@@ -1,0 +1,79 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { freeze, readSafetensors } from '@vlm/core';
+import type { CausalLM } from './causal-lm';
+import { planCheckpointKeys } from './checkpoint-keys';
+import { createDecoderLM } from './create-decoder-lm';
+import type { LoadDecoderLMOptions } from './load-from-state-dict';
+import { checkShards, type WeightFiles } from './safetensors-shards';
+
+/** The files of a Hugging Face decoder LM checkpoint, as bytes or parsed JSON. */
+export interface DecoderLMFiles extends LoadDecoderLMOptions {
+  /** `config.json`: object, JSON text or bytes. */
+  config: unknown;
+  /** `model.safetensors`, or its shards (by file name when an index is given). F16/BF16 are upcast to float32. */
+  weights: WeightFiles;
+  /** `model.safetensors.index.json` of a sharded checkpoint (object, text or bytes). */
+  index?: unknown;
+}
+
+/**
+ * Loads a frozen GPT-2, OPT or LLaMA model from `config.json` and safetensors bytes, without
+ * waiting (see {@link loadDecoderLM}). Every header is checked and the keys matched against the
+ * config before any tensor is allocated; then shards are read one at a time.
+ *
+ * @example
+ * ```ts
+ * const lm = loadDecoderLMSync({ config: readFileSync('config.json', 'utf8'), weights: readFileSync('model.safetensors') });
+ * lm.forward({ inputIds }).logits.shape; // [batch, tokens, vocab]
+ * ```
+ */
+export function loadDecoderLMSync(files: DecoderLMFiles): CausalLM {
+  const shards = checkShards(files.weights, files.index);
+  const model = createDecoderLM(files.config);
+  try {
+    const shapes: Record<string, number[]> = {};
+    for (const s of shards) for (const [k, e] of Object.entries(s.header.entries)) shapes[k] = e.shape;
+    const plan = planCheckpointKeys(model, shapes, files);
+    for (const s of shards) {
+      const { tensors } = readSafetensors(s.bytes, { source: s.name });
+      try {
+        const part: Record<string, tf.Tensor> = {};
+        for (const [k, t] of Object.entries(tensors)) {
+          const to = plan.mapped.get(k);
+          if (to !== undefined) part[to] = t;
+        }
+        model.loadStateDict(part, { strict: false });
+      } finally {
+        tf.dispose(Object.values(tensors));
+      }
+    }
+    files.onIgnoredKeys?.(plan.ignoredKeys);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return freeze(model);
+}
+
+/**
+ * Loads a frozen GPT-2, OPT or LLaMA model (the class follows `model_type`) from a Hugging
+ * Face checkpoint given as bytes: `config.json`, `model.safetensors` or its shards with
+ * `model.safetensors.index.json`. Checkpoints saved from the base model (keys without
+ * `transformer.` / `model.`), GPT-2's `attn.bias` buffers and LLaMA's `rotary_emb.inv_freq`
+ * are handled; a tied `lm_head.weight` is not needed. Problems throw one `Error` listing the
+ * missing and unexpected keys, or naming the unsupported config field or the truncated shard.
+ *
+ * @example
+ * ```ts
+ * const lm = await loadDecoderLM({
+ *   config: await readFile('config.json', 'utf8'),
+ *   weights: { 'model-00001-of-00002.safetensors': s1, 'model-00002-of-00002.safetensors': s2 },
+ *   index: await readFile('model.safetensors.index.json', 'utf8'),
+ * });
+ * lm.info.numLayers; // e.g. 22
+ * ```
+ */
+export async function loadDecoderLM(files: DecoderLMFiles): Promise<CausalLM> {
+  await tf.ready();
+  return loadDecoderLMSync(files);
+}

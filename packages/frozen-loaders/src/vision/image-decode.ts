@@ -1,0 +1,119 @@
+/**
+ * Pixels of one decoded image, row-major, 8 bits per channel: RGBA (`channels` 4, as
+ * `ImageData`) or RGB (`channels` 3). A browser `ImageData` fits this shape.
+ */
+export interface RawImage {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  /** 3 or 4. Default: `data.length / (width · height)`. */
+  channels?: 3 | 4;
+}
+
+/** The encoded image formats {@link decodeImage} recognises. */
+export type EncodedImageFormat = 'png' | 'jpeg';
+
+/**
+ * The format of encoded image bytes from their signature (PNG `89 50 4E 47 0D 0A 1A 0A`, JPEG
+ * `FF D8 FF`), or `null`.
+ *
+ * @example
+ * ```ts
+ * sniffImageFormat(readFileSync('cat.jpg')); // 'jpeg'
+ * ```
+ */
+export function sniffImageFormat(bytes: Uint8Array): EncodedImageFormat | null {
+  const png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (bytes.length >= 8 && png.every((b, i) => bytes[i] === b)) return 'png';
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  return null;
+}
+
+type PngModule = { PNG: { sync: { read(buffer: Uint8Array): { data: Uint8Array; width: number; height: number } } } };
+type JpegModule = {
+  decode(bytes: Uint8Array, opts: { useTArray: true; formatAsRGBA: true; maxMemoryUsageInMB?: number }): { data: Uint8Array; width: number; height: number };
+};
+
+/**
+ * Decodes PNG or JPEG bytes into RGBA pixels. In Node it uses the pure-JS `pngjs` and `jpeg-js`
+ * (loaded on first use); in a browser (where `createImageBitmap` and `OffscreenCanvas` exist) it
+ * uses the platform decoder. 16-bit PNGs are scaled to 8 bits, palette and grey images expanded.
+ *
+ * @example
+ * ```ts
+ * const img = await decodeImage(readFileSync('cat.png'));
+ * img.width, img.height, img.data.length; // 640, 480, 640*480*4
+ * const pixels = preprocessImages([img], clipPreprocessing(224)); // [1, 3, 224, 224]
+ * ```
+ */
+export async function decodeImage(bytes: Uint8Array | ArrayBuffer): Promise<RawImage> {
+  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const format = sniffImageFormat(u8);
+  if (!format) {
+    const head = Array.from(u8.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
+    throw new Error(`decodeImage: not a PNG or JPEG file (first bytes: ${head || 'none'})`);
+  }
+  const g = globalThis as { createImageBitmap?: (b: Blob) => Promise<ImageBitmap>; OffscreenCanvas?: unknown; Buffer?: unknown };
+  if (typeof g.createImageBitmap === 'function' && typeof g.OffscreenCanvas === 'function' && typeof g.Buffer === 'undefined') {
+    const bitmap = await g.createImageBitmap(new Blob([u8 as BlobPart], { type: `image/${format}` }));
+    try {
+      return readImageSource(bitmap);
+    } finally {
+      bitmap.close();
+    }
+  }
+  try {
+    if (format === 'png') {
+      const mod = (await import('pngjs')) as unknown as PngModule & { default?: PngModule };
+      const PNG = mod.PNG ?? mod.default!.PNG;
+      const buf = (g.Buffer as { from(b: ArrayBuffer, o: number, l: number): Uint8Array }).from(u8.buffer as ArrayBuffer, u8.byteOffset, u8.byteLength);
+      const png = PNG.sync.read(buf);
+      return { data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength), width: png.width, height: png.height, channels: 4 };
+    }
+    const mod = (await import('jpeg-js')) as unknown as JpegModule & { default?: JpegModule };
+    const decode = mod.decode ?? mod.default!.decode;
+    const jpg = decode(u8, { useTArray: true, formatAsRGBA: true });
+    return { data: jpg.data, width: jpg.width, height: jpg.height, channels: 4 };
+  } catch (e) {
+    throw new Error(`decodeImage: could not decode the ${format.toUpperCase()} image: ${(e as Error).message}`);
+  }
+}
+
+/** Anything with a 2-D canvas context (HTMLCanvasElement, OffscreenCanvas). */
+interface CanvasLike {
+  width: number;
+  height: number;
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): RawImage; drawImage?(src: unknown, x: number, y: number): void } | null;
+}
+
+/**
+ * The RGBA pixels of a browser image source: an `ImageData`, a canvas (`HTMLCanvasElement`,
+ * `OffscreenCanvas`), or anything a canvas can draw (`ImageBitmap`, `HTMLImageElement`,
+ * `HTMLVideoElement`), drawn onto an `OffscreenCanvas`.
+ *
+ * @example
+ * ```ts
+ * const bitmap = await createImageBitmap(file);
+ * const img = readImageSource(bitmap); // { data, width, height, channels: 4 }
+ * ```
+ */
+export function readImageSource(source: RawImage | CanvasLike | CanvasImageSource): RawImage {
+  const s = source as Partial<RawImage & CanvasLike> & { naturalWidth?: number; naturalHeight?: number; videoWidth?: number; videoHeight?: number };
+  if (s.data !== undefined && typeof s.width === 'number' && typeof s.height === 'number') return s as RawImage;
+  if (typeof s.getContext === 'function') {
+    const ctx = s.getContext('2d');
+    if (ctx) return rgba(ctx.getImageData(0, 0, s.width!, s.height!));
+  }
+  const width = s.naturalWidth || s.videoWidth || s.width;
+  const height = s.naturalHeight || s.videoHeight || s.height;
+  const Offscreen = (globalThis as { OffscreenCanvas?: new (w: number, h: number) => CanvasLike }).OffscreenCanvas;
+  if (typeof width !== 'number' || typeof height !== 'number' || !Offscreen) {
+    throw new Error('readImageSource: expected ImageData, a canvas, or an ImageBitmap/image/video drawable on an OffscreenCanvas');
+  }
+  const ctx = new Offscreen(width, height).getContext('2d')!;
+  ctx.drawImage!(source, 0, 0);
+  return rgba(ctx.getImageData(0, 0, width, height));
+}
+
+// ImageData keeps data/width/height as prototype getters: copy them, do not spread.
+const rgba = (d: RawImage): RawImage => ({ data: d.data, width: d.width, height: d.height, channels: 4 });

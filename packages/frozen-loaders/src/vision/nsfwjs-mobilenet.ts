@@ -1,0 +1,55 @@
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { LayersModelEncoder } from './layers-model-encoder';
+import { mobileNetPreprocessing } from './preprocess';
+
+/** Options of {@link loadNsfwjsMobileNetV2Encoder}. */
+export interface NsfwjsMobileNetV2Options {
+  /**
+   * Average-pool the 14×14 map of `block_13_expand_relu` 2×2 to 7×7 = 49 tokens (`2`, the
+   * default) or keep 196 tokens (`1`).
+   */
+  pool?: 1 | 2;
+  /** Cut at another layer of the MobileNetV2 (e.g. `'block_6_expand_relu'`, `'out_relu'`). Default: `'block_13_expand_relu'`. */
+  layer?: string;
+}
+
+/** The layer the default encoder cuts at: 14×14×576, probed as the best colour/shape/position trade-off. */
+export const NSFWJS_MOBILENET_V2_LAYER = 'block_13_expand_relu';
+
+/**
+ * The embedded default vision encoder: the pretrained MobileNetV2 (MIT) that the npm package
+ * `nsfwjs` ships inside itself, loaded offline (`load('MobileNetV2')` builds a LayersModel from
+ * its bundled shards), cut at `block_13_expand_relu` (14×14×576) and 2×2 average-pooled to
+ * 7×7 = 49 tokens of 576 (or 196 unpooled); frozen. Input: 224×224 NHWC in [0, 1]
+ * ({@link mobileNetPreprocessing}, as nsfwjs). About 37 ms per image on wasm.
+ *
+ * `nsfwjs` is an optional peer dependency (it pulls in the `@tensorflow/tfjs` umbrella): install
+ * it to use this loader. It must resolve to the same `@tensorflow/tfjs-core` as this package.
+ *
+ * @example
+ * ```ts
+ * const enc = await loadNsfwjsMobileNetV2Encoder();      // 49 tokens
+ * const pixels = preprocessImages([await decodeImage(bytes)], enc.preprocessing); // [1, 224, 224, 3]
+ * enc.encode(pixels).shape; // [1, 49, 576]
+ * ```
+ */
+export async function loadNsfwjsMobileNetV2Encoder(options: NsfwjsMobileNetV2Options = {}): Promise<LayersModelEncoder> {
+  type Nsfwjs = { load(name: string): Promise<{ model: unknown }> };
+  let nsfwjs: Nsfwjs;
+  try {
+    const mod = (await import('nsfwjs')) as unknown as Nsfwjs & { default?: Nsfwjs };
+    nsfwjs = typeof mod.load === 'function' ? mod : mod.default!;
+  } catch (e) {
+    throw new Error(`loadNsfwjsMobileNetV2Encoder: could not import 'nsfwjs' (an optional peer dependency: npm install nsfwjs@^4.4.0): ${(e as Error).message}`);
+  }
+  const loaded = await nsfwjs.load('MobileNetV2');
+  const model = loaded.model as tfl.LayersModel;
+  if (typeof (model as { getLayer?: unknown }).getLayer !== 'function') {
+    throw new Error("loadNsfwjsMobileNetV2Encoder: nsfwjs' MobileNetV2 did not load as a LayersModel");
+  }
+  return new LayersModelEncoder(model, {
+    layer: options.layer ?? NSFWJS_MOBILENET_V2_LAYER,
+    pool: options.pool ?? 2,
+    preprocessing: mobileNetPreprocessing(224),
+  });
+}

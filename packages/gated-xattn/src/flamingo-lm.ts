@@ -1,0 +1,236 @@
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  Module,
+  assertShape,
+  freeze,
+  generateGreedy,
+  runDecoder,
+  type DecoderForwardArgs,
+  type DecoderLM,
+  type DecoderOutput,
+  type GreedyGenerationArgs,
+  type GreedyGenerationOutput,
+  type KVCache,
+} from '@vlm/core';
+import { GatedCrossAttentionBlock, type BlockGateValues } from './gated-cross-attention-block';
+import { mediaAttentionMask, mediaLocationsFromIds, textTime } from './media-locations';
+
+/**
+ * The decoder layers that get a gated block in front of them, by OpenFlamingo's convention:
+ * layer `i` (0-based) has one iff `(i + 1) % crossAttnEveryNLayers == 0`.
+ *
+ * @example
+ * ```ts
+ * crossAttentionLayerIndices(4, 1); // [0, 1, 2, 3]
+ * crossAttentionLayerIndices(4, 2); // [1, 3]
+ * crossAttentionLayerIndices(3, 2); // [1]
+ * ```
+ */
+export function crossAttentionLayerIndices(numLayers: number, crossAttnEveryNLayers: number): number[] {
+  if (!Number.isInteger(crossAttnEveryNLayers) || crossAttnEveryNLayers < 1) {
+    throw new Error(`crossAttnEveryNLayers: expected a positive integer, got ${crossAttnEveryNLayers}`);
+  }
+  return Array.from({ length: numLayers }, (_, i) => i).filter((i) => (i + 1) % crossAttnEveryNLayers === 0);
+}
+
+/** Constructor arguments of {@link FlamingoLM}. */
+export interface FlamingoLMArgs {
+  /** The decoder LM to condition. It is frozen (unless `freezeLM` is false) and NOT owned: {@link FlamingoLM.dispose} leaves it alone. */
+  lm: DecoderLM;
+  /** Width of the visual tokens (the resampler's output width). */
+  dimVisual: number;
+  /** A block goes before decoder layer `i` iff `(i + 1) % crossAttnEveryNLayers == 0`. Default: `1` (every layer). */
+  crossAttnEveryNLayers?: number;
+  /** Width of each cross-attention head. Default: `64`. */
+  dimHead?: number;
+  /** Number of cross-attention heads. Default: `8`. */
+  heads?: number;
+  /** Feed-forward width multiple of the blocks. Default: `4`. */
+  ffMult?: number;
+  /** See {@link GatedCrossAttentionBlockArgs.onlyAttendImmediateMedia}. Default: `true`. */
+  onlyAttendImmediateMedia?: boolean;
+  /** Id of the `<image>` token, to find media locations in `inputIds`. Default: none (pass `mediaLocations`). */
+  mediaTokenId?: number;
+  /** Freeze every weight of `lm`. Default: `true`. */
+  freezeLM?: boolean;
+}
+
+/** A {@link FlamingoLM}'s cache: the LM's, plus the media and how far each row has got in it. */
+export interface FlamingoKVCache extends KVCache {
+  /** The visual tokens `[batch, T, m, dimVisual]` the cached positions were conditioned on. */
+  media: tf.Tensor;
+  /** int32 `[batch]`: the text time of the last cached token (images seen so far per row). */
+  mediaTime: tf.Tensor;
+}
+
+/** Arguments of {@link FlamingoLM.forward}: those of a `DecoderLM` (@vlm/core), plus the visual conditioning. */
+export interface FlamingoForwardArgs extends DecoderForwardArgs {
+  /**
+   * Visual tokens `[batch, T, m, dimVisual]` (e.g. a resampler's output). Default: the media of
+   * `pastKeyValues`.
+   */
+  media?: tf.Tensor;
+  /**
+   * `[batch, queries]`, non-zero at `<image>` tokens. Default: `inputIds == mediaTokenId`.
+   */
+  mediaLocations?: tf.Tensor;
+  /** The cache of the earlier positions (from a forward with `useCache`). */
+  pastKeyValues?: FlamingoKVCache;
+}
+
+/** What {@link FlamingoLM.forward} returns. */
+export interface FlamingoOutput extends DecoderOutput {
+  /** With `useCache`: the cache including these positions (pass it to the next step). */
+  pastKeyValues?: FlamingoKVCache;
+}
+
+/** Arguments of {@link FlamingoLM.generate}. */
+export interface FlamingoGenerationArgs extends GreedyGenerationArgs {
+  /** Visual tokens `[batch, T, m, dimVisual]`. */
+  media: tf.Tensor;
+}
+
+/** `tanh` of the gates of the block in front of decoder layer `layer`. */
+export interface LayerGateValues extends BlockGateValues {
+  /** The decoder layer (0-based) the block runs before. */
+  layer: number;
+}
+
+// Holds the blocks under their decoder-layer index (`gated_cross_attn_layers.{i}`), with holes.
+class LayerIndexedBlocks extends Module {
+  constructor(blocks: ReadonlyMap<number, GatedCrossAttentionBlock>) {
+    super();
+    for (const [i, block] of blocks) this.registerModule(String(i), block);
+  }
+}
+
+/**
+ * Flamingo's language side: a frozen decoder LM with {@link GatedCrossAttentionBlock}s inserted
+ * in front of its layers (OpenFlamingo's `FlamingoLMMixin`). A block runs on the hidden states
+ * entering decoder layer `i` iff `(i + 1) % crossAttnEveryNLayers == 0` (see
+ * {@link crossAttentionLayerIndices}); embeddings, final norm and LM head are the LM's own.
+ *
+ * Each forward pass conditions once: it finds the media locations (`<image>` tokens), computes
+ * the text time and the media mask, checks them against the media, and every block reuses
+ * that mask. With a KV cache, the new tokens continue the text time of the cached ones, so a
+ * generated token attends to the last image (OpenFlamingo's `use_cached_media`), and cached
+ * generation equals recomputing the whole sequence.
+ *
+ * With all gates at 0 (a new model) the logits equal the bare LM's bit for bit. The state dict
+ * holds only the blocks, under `gated_cross_attn_layers.{i}.…` (`i` = decoder layer), the names
+ * of OpenFlamingo's `lang_encoder.gated_cross_attn_layers.{i}.…`; these are the trainable weights.
+ *
+ * @example
+ * ```ts
+ * const flamingo = new FlamingoLM({ lm, dimVisual: 32, crossAttnEveryNLayers: 2, dimHead: 8, heads: 4, mediaTokenId: 97 });
+ * const media = resampler.forward(pixelsFeatures);             // [batch, T, 64, 32]
+ * const { logits } = flamingo.forward({ inputIds, attentionMask, media }); // [batch, tokens, vocab]
+ * const { sequences } = flamingo.generate({ inputIds, attentionMask, media, maxNewTokens: 6 });
+ * flamingo.gateValues();  // [{ layer: 1, attn: 0, ff: 0 }, { layer: 3, attn: 0, ff: 0 }]
+ * ```
+ */
+export class FlamingoLM extends Module {
+  /** The wrapped decoder. */
+  readonly lm: DecoderLM;
+  /** Visual token width. */
+  readonly dimVisual: number;
+  /** Block frequency. */
+  readonly crossAttnEveryNLayers: number;
+  /** Immediate-media (true) or all-previous-media (false) masking, for every block. */
+  readonly onlyAttendImmediateMedia: boolean;
+  /** The `<image>` token id, if given. */
+  readonly mediaTokenId: number | undefined;
+  /** The blocks by the decoder layer they run before. */
+  readonly blocks: ReadonlyMap<number, GatedCrossAttentionBlock>;
+
+  constructor(args: FlamingoLMArgs) {
+    super();
+    this.lm = args.lm;
+    this.dimVisual = args.dimVisual;
+    this.crossAttnEveryNLayers = args.crossAttnEveryNLayers ?? 1;
+    this.onlyAttendImmediateMedia = args.onlyAttendImmediateMedia ?? true;
+    this.mediaTokenId = args.mediaTokenId;
+    const blocks = new Map<number, GatedCrossAttentionBlock>();
+    for (const i of crossAttentionLayerIndices(this.lm.numLayers, this.crossAttnEveryNLayers)) {
+      blocks.set(
+        i,
+        new GatedCrossAttentionBlock({
+          dim: this.lm.hiddenSize,
+          dimVisual: this.dimVisual,
+          dimHead: args.dimHead,
+          heads: args.heads,
+          ffMult: args.ffMult,
+          onlyAttendImmediateMedia: this.onlyAttendImmediateMedia,
+        }),
+      );
+    }
+    this.blocks = blocks;
+    this.registerModule('gated_cross_attn_layers', new LayerIndexedBlocks(blocks));
+    if (args.freezeLM ?? true) freeze(this.lm);
+  }
+
+  /**
+   * The LM's forward with visual conditioning.
+   * @returns logits `[batch, queries, vocabSize]` and, with `useCache`, a {@link FlamingoKVCache}.
+   */
+  forward(args: FlamingoForwardArgs): FlamingoOutput {
+    const past = args.pastKeyValues;
+    const media = args.media ?? past?.media;
+    if (!media) throw new Error('FlamingoLM.forward: expected media [batch, T, m, dimVisual] (or a pastKeyValues that holds it), got none');
+    assertShape(media, [null, null, null, this.dimVisual], 'FlamingoLM media', ['batch', 'T', 'm', 'dimVisual']);
+    const source = args.inputIds ?? args.inputsEmbeds;
+    if (!source) throw new Error('FlamingoLM.forward: expected inputIds [batch, queries] or inputsEmbeds [batch, queries, hiddenSize], got neither');
+    const [b, t] = source.shape as [number, number];
+    if (!args.mediaLocations && (!args.inputIds || this.mediaTokenId === undefined)) {
+      throw new Error('FlamingoLM.forward: expected mediaLocations [batch, queries], or inputIds with a mediaTokenId set');
+    }
+    if (args.mediaLocations) assertShape(args.mediaLocations, [b, t], 'FlamingoLM mediaLocations', ['batch', 'queries']);
+    return tf.tidy(() => {
+      // Condition once per pass: text time (continuing the cache's) and the media mask.
+      const locations = args.mediaLocations ?? mediaLocationsFromIds(args.inputIds!, this.mediaTokenId!);
+      const time = textTime(locations, { offset: past?.mediaTime });
+      const mask = mediaAttentionMask(time, media.shape, this.onlyAttendImmediateMedia);
+      const out = runDecoder(this.lm, args, {
+        beforeLayer: (i, hidden) => {
+          const block = this.blocks.get(i);
+          return block ? block.forwardWithOptions(hidden, media, { mask }) : hidden;
+        },
+      });
+      if (!out.pastKeyValues) return out as unknown as tf.TensorContainer;
+      const cache: FlamingoKVCache = {
+        ...out.pastKeyValues,
+        media: tf.clone(media),
+        mediaTime: t > 0 ? tf.reshape(tf.slice(time, [0, t - 1], [b, 1]), [b]) : (past ? tf.clone(past.mediaTime) : tf.zeros([b], 'int32')),
+      };
+      return { ...out, pastKeyValues: cache } as unknown as tf.TensorContainer;
+    }) as unknown as FlamingoOutput;
+  }
+
+  /**
+   * Greedy generation conditioned on `media` (OpenFlamingo's `generate` with `num_beams=1`,
+   * `do_sample=False`), with a KV cache: generated tokens attend to the last image.
+   * @returns the prompt plus generated ids `[batch, promptLength + generated]` and the logits of each step.
+   */
+  generate(args: FlamingoGenerationArgs): GreedyGenerationOutput {
+    const { media, ...rest } = args;
+    return generateGreedy<FlamingoKVCache>((a) => this.forward({ ...a, media }), rest);
+  }
+
+  /** `tanh` of both gates of every block, in decoder-layer order (for gate analysis plots). */
+  gateValues(): LayerGateValues[] {
+    return [...this.blocks.entries()].sort(([a], [b]) => a - b).map(([layer, block]) => ({ layer, ...block.gateValues() }));
+  }
+}
+
+/**
+ * Inserts gated cross-attention blocks into a frozen decoder LM: `new FlamingoLM({ lm, ...args })`.
+ *
+ * @example
+ * ```ts
+ * const flamingo = insertGatedCrossAttention(lm, { dimVisual: 1024, crossAttnEveryNLayers: 4, mediaTokenId });
+ * [...flamingo.blocks.keys()]; // [3, 7, 11, ...]  for a 24-layer LM
+ * ```
+ */
+export function insertGatedCrossAttention(lm: DecoderLM, args: Omit<FlamingoLMArgs, 'lm'>): FlamingoLM {
+  return new FlamingoLM({ ...args, lm });
+}

@@ -1,0 +1,133 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { assertShape, causalMask, formatShape } from '@vlm/core';
+
+/**
+ * Media locations from token ids: bool `[batch, tokens]`, true where the token is the
+ * `<image>` marker (OpenFlamingo: `media_locations = lang_x == media_token_id`).
+ *
+ * @example
+ * ```ts
+ * const ids = tf.tensor2d([[2, 97, 11, 12, 97, 13]], undefined, 'int32'); // 97 = <image>
+ * mediaLocationsFromIds(ids, 97).arraySync(); // [[false, true, false, false, true, false]]
+ * ```
+ */
+export function mediaLocationsFromIds(inputIds: tf.Tensor, imageTokenId: number): tf.Tensor2D {
+  if (inputIds.rank !== 2) throw new Error(`mediaLocationsFromIds inputIds: expected shape [batch, tokens], got ${formatShape(inputIds.shape)}`);
+  return tf.tidy(() => tf.equal(tf.cast(inputIds, 'int32'), tf.scalar(imageTokenId, 'int32')) as tf.Tensor2D);
+}
+
+/** Options of {@link textTime}. */
+export interface TextTimeOptions {
+  /**
+   * OpenFlamingo's `use_cached_media`: every one of `length` tokens gets the number of images in
+   * its row of `mediaLocations` (the whole prompt), i.e. attends to the last image. Default: `false`.
+   */
+  useCachedMedia?: boolean;
+  /** Number of tokens when `useCachedMedia` (then `mediaLocations` may be the prompt's). Default: its length. */
+  length?: number;
+  /**
+   * Images already seen before these tokens, per row: int32 `[batch]` (the text time of the
+   * last cached token, when continuing a sequence with a KV cache). Default: none (0).
+   */
+  offset?: tf.Tensor;
+}
+
+/**
+ * Flamingo's text time: int32 `[batch, tokens]`, `cumsum(mediaLocations, -1)`, i.e. the
+ * 1-based index of the latest image at or before each token (0: no image yet). The `<image>`
+ * token itself already has the new time, so it attends to its own image.
+ *
+ * Computed as a product with a triangular matrix (TF.js's `cumsum` is unreliable on int32 and
+ * on wasm); exact for any realistic count.
+ *
+ * @param mediaLocations `[batch, tokens]`, bool or numeric (non-zero = `<image>`).
+ *
+ * @example
+ * ```ts
+ * const loc = tf.tensor2d([[0, 1, 0, 0, 1, 0]], undefined, 'bool');
+ * textTime(loc).arraySync();                                     // [[0, 1, 1, 1, 2, 2]]
+ * textTime(loc, { useCachedMedia: true, length: 2 }).arraySync(); // [[2, 2]]
+ * ```
+ */
+export function textTime(mediaLocations: tf.Tensor, options: TextTimeOptions = {}): tf.Tensor2D {
+  if (mediaLocations.rank !== 2) {
+    throw new Error(`textTime mediaLocations: expected shape [batch, tokens], got ${formatShape(mediaLocations.shape)}`);
+  }
+  const [b, n] = mediaLocations.shape as [number, number];
+  if (options.offset) assertShape(options.offset, [b], 'textTime offset', ['batch']);
+  return tf.tidy(() => {
+    const loc = tf.cast(tf.notEqual(tf.cast(mediaLocations, 'float32'), 0), 'float32'); // [b, n] 0/1
+    let time: tf.Tensor;
+    if (options.useCachedMedia) {
+      time = tf.tile(tf.sum(loc, -1, true), [1, options.length ?? n]);
+    } else {
+      // cumsum over tokens: t[b, i] = Σ_j loc[b, j]·[j <= i]
+      time = n === 0 ? tf.zeros([b, 0]) : tf.matMul(loc, tf.cast(tf.transpose(causalMask(n)), 'float32'));
+    }
+    if (options.offset) time = tf.add(time, tf.reshape(tf.cast(options.offset, 'float32'), [b, 1]));
+    return tf.cast(tf.round(time), 'int32') as tf.Tensor2D;
+  });
+}
+
+/**
+ * The cross-attention mask of one forward pass, computed once from the text time and shared
+ * by every gated block (see {@link mediaAttentionMask}).
+ */
+export interface MediaMask {
+  /** bool `[batch, 1, tokens, media·tokensPerMedia]`: true where the text token may attend the media token. */
+  allowed: tf.Tensor4D;
+  /** bool `[batch, tokens, 1]`: false for tokens before the first image (their output is exactly 0). */
+  hasMedia: tf.Tensor3D;
+}
+
+/**
+ * Builds Flamingo's media mask from the text time. Media key `j` (media-major: `j = t·m + k`)
+ * has media time `⌊j / m⌋ + 1`; text token `i` may attend it iff
+ * `textTime[i] == mediaTime[j]` (`onlyAttendImmediateMedia`) or `textTime[i] >= mediaTime[j]`
+ * (all previous images). Tokens with text time 0 attend nothing: `hasMedia` is false there.
+ *
+ * Throws an Error naming the shapes when a row's text time names more images than the media
+ * holds (one small read of the text time to the CPU).
+ *
+ * @param time int32 `[batch, tokens]` from {@link textTime}.
+ * @param mediaShape the shape of the media: `[batch, T, m, dimVisual]` (`T` images of `m` tokens).
+ *
+ * @example
+ * ```ts
+ * const time = textTime(tf.tensor2d([[0, 1, 0, 1]], undefined, 'bool')); // [[0, 1, 1, 2]]
+ * const { allowed, hasMedia } = mediaAttentionMask(time, [1, 2, 3, 24], true);
+ * allowed.shape;  // [1, 1, 4, 6]
+ * hasMedia.shape; // [1, 4, 1]   ([[false], [true], [true], [true]])
+ * ```
+ */
+export function mediaAttentionMask(time: tf.Tensor, mediaShape: readonly number[], onlyAttendImmediateMedia: boolean): MediaMask {
+  if (time.rank !== 2) throw new Error(`mediaAttentionMask textTime: expected shape [batch, tokens], got ${formatShape(time.shape)}`);
+  const [b, n] = time.shape as [number, number];
+  if (mediaShape.length !== 4 || mediaShape[0] !== b) {
+    throw new Error(`mediaAttentionMask media: expected shape [batch=${b}, media, tokens, dimVisual], got ${formatShape(mediaShape)}`);
+  }
+  const [, numMedia, tokensPerMedia] = mediaShape as [number, number, number, number];
+  assertMediaCount(time, mediaShape);
+  return tf.tidy(() => {
+    const t = tf.reshape(tf.cast(time, 'int32'), [b, 1, n, 1]);
+    const mediaTime = tf.reshape(tf.add(tf.floorDiv(tf.range(0, numMedia * tokensPerMedia, 1, 'int32'), tokensPerMedia), 1), [1, 1, 1, -1]);
+    const allowed = (onlyAttendImmediateMedia ? tf.equal(t, mediaTime) : tf.greaterEqual(t, mediaTime)) as tf.Tensor4D;
+    const hasMedia = tf.reshape(tf.greater(time, 0), [b, n, 1]) as tf.Tensor3D;
+    return { allowed, hasMedia };
+  });
+}
+
+function assertMediaCount(time: tf.Tensor, mediaShape: readonly number[]): void {
+  if (time.size === 0) return;
+  const numMedia = mediaShape[1]!;
+  const maxima = tf.tidy(() => tf.max(tf.cast(time, 'int32'), -1));
+  const rows = Array.from(maxima.dataSync());
+  maxima.dispose();
+  const row = rows.findIndex((c) => c > numMedia);
+  if (row >= 0) {
+    throw new Error(
+      `media_locations names ${rows[row]} image(s) in row ${row} (text time [${time.shape.join(', ')}]), but media has shape ` +
+        `${formatShape(mediaShape)}: expected at most ${numMedia} <image> marker(s) per row`,
+    );
+  }
+}

@@ -1,0 +1,203 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, test } from 'vitest';
+import { countParameters, disposeKVCache, trainableVariables } from '@vlm/core';
+import { FlamingoLM, crossAttentionLayerIndices, flamingoLMStateDictFromOpenFlamingo, insertGatedCrossAttention } from '@vlm/gated-xattn';
+import { TinyDecoder } from './tiny-decoder';
+
+const IMAGE = 49;
+const bits = (t: tf.Tensor) => Array.from(new Uint32Array((t.dataSync() as Float32Array).slice().buffer));
+const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+
+function setup(n = 1, onlyAttendImmediateMedia = true) {
+  tf.randomUniform([1], 0, 1, 'float32', 7).dispose();
+  const lm = new TinyDecoder({ vocabSize: 50, hiddenSize: 32, numLayers: 4, numHeads: 4, maxPositions: 64 });
+  const flamingo = new FlamingoLM({ lm, dimVisual: 24, crossAttnEveryNLayers: n, dimHead: 8, heads: 4, mediaTokenId: IMAGE, onlyAttendImmediateMedia });
+  // row 0: <image> at 1 and 5; row 1: left-padded by 2, text before its first <image> at 4
+  const ids = tf.tensor2d([[5, IMAGE, 7, 8, 9, IMAGE, 10, 11], [0, 0, 3, 4, IMAGE, 6, 7, 8]], undefined, 'int32');
+  const mask = tf.tensor2d([[1, 1, 1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1, 1, 1]], undefined, 'int32');
+  const media = tf.randomNormal([2, 2, 6, 24], 0, 1, 'float32', 3);
+  const dispose = () => {
+    flamingo.dispose();
+    lm.dispose();
+    tf.dispose([ids, mask, media]);
+  };
+  return { lm, flamingo, ids, mask, media, dispose };
+}
+
+function setGates(flamingo: FlamingoLM, attn: number, ff: number) {
+  for (const block of flamingo.blocks.values()) {
+    block.attnGate.assign(tf.tensor1d([attn]));
+    block.ffGate.assign(tf.tensor1d([ff]));
+  }
+}
+
+describe('FlamingoLM', () => {
+  test('blocks sit before decoder layer i when (i + 1) % N == 0, under gated_cross_attn_layers.{i}', () => {
+    expect(crossAttentionLayerIndices(4, 1)).toEqual([0, 1, 2, 3]);
+    expect(crossAttentionLayerIndices(4, 2)).toEqual([1, 3]);
+    expect(crossAttentionLayerIndices(3, 2)).toEqual([1]);
+    expect(() => crossAttentionLayerIndices(4, 0)).toThrow(/positive integer/);
+    const s = setup(2);
+    expect([...s.flamingo.blocks.keys()]).toEqual([1, 3]);
+    const keys = Object.keys(s.flamingo.stateDictShapes());
+    expect(keys).toContain('gated_cross_attn_layers.1.attn_gate');
+    expect(keys).toContain('gated_cross_attn_layers.3.attn.to_kv.weight');
+    expect(keys.every((k) => /^gated_cross_attn_layers\.[13]\./.test(k))).toBe(true);
+    // the LM is frozen; the trainable weights are exactly the blocks'
+    expect(countParameters(s.lm, { trainableOnly: true })).toBe(0);
+    expect(trainableVariables(s.flamingo, s.lm).length).toBe(s.flamingo.parameters().length);
+    expect(s.flamingo.gateValues()).toEqual([
+      { layer: 1, attn: 0, ff: 0 },
+      { layer: 3, attn: 0, ff: 0 },
+    ]);
+    setGates(s.flamingo, 0.5, -1);
+    const g = s.flamingo.gateValues();
+    expect(g[0]!.attn).toBeCloseTo(Math.tanh(0.5), 6);
+    expect(g[1]!.ff).toBeCloseTo(Math.tanh(-1), 6);
+    s.dispose();
+  });
+
+  test('with all gates at 0 the logits equal the bare LM bit for bit', () => {
+    const s = setup(1);
+    const before = tf.memory().numTensors;
+    const bare = s.lm.forward({ inputIds: s.ids, attentionMask: s.mask });
+    const wrapped = s.flamingo.forward({ inputIds: s.ids, attentionMask: s.mask, media: s.media });
+    expect(bits(wrapped.logits)).toEqual(bits(bare.logits));
+    tf.dispose([bare.logits, bare.lastHiddenState, wrapped.logits, wrapped.lastHiddenState]);
+    expect(tf.memory().numTensors).toBe(before);
+    s.dispose();
+  });
+
+  test('with an attention gate the logits change only at and after the first image of each row', () => {
+    for (const immediate of [true, false]) {
+      const s = setup(2, immediate);
+      setGates(s.flamingo, 0.8, 0);
+      const bare = s.lm.forward({ inputIds: s.ids, attentionMask: s.mask });
+      const wrapped = s.flamingo.forward({ inputIds: s.ids, attentionMask: s.mask, media: s.media });
+      const firstImage = [1, 4];
+      for (let row = 0; row < 2; row++) {
+        for (let pos = 0; pos < 8; pos++) {
+          if (row === 1 && pos < 2) continue; // padding: implementation-defined
+          const slice = (t: tf.Tensor) => tf.slice(t, [row, pos, 0], [1, 1, -1]);
+          const [a, b] = [slice(wrapped.logits), slice(bare.logits)];
+          if (pos < firstImage[row]!) expect(bits(a)).toEqual(bits(b));
+          else expect(maxDiff(a, b)).toBeGreaterThan(1e-4);
+          tf.dispose([a, b]);
+        }
+      }
+      tf.dispose([bare.logits, bare.lastHiddenState, wrapped.logits, wrapped.lastHiddenState]);
+      s.dispose();
+    }
+  });
+
+  test('the feed-forward gate acts on every token, as in OpenFlamingo', () => {
+    const s = setup(1);
+    setGates(s.flamingo, 0, 0.5);
+    const bare = s.lm.forward({ inputIds: s.ids, attentionMask: s.mask });
+    const wrapped = s.flamingo.forward({ inputIds: s.ids, attentionMask: s.mask, media: s.media });
+    const first = (t: tf.Tensor) => tf.slice(t, [0, 0, 0], [1, 1, -1]);
+    const [a, b] = [first(wrapped.logits), first(bare.logits)];
+    expect(maxDiff(a, b)).toBeGreaterThan(1e-4);
+    tf.dispose([a, b, bare.logits, bare.lastHiddenState, wrapped.logits, wrapped.lastHiddenState]);
+    s.dispose();
+  });
+
+  test('cached generation equals recomputing the whole sequence; new tokens attend to the last image', () => {
+    const s = setup(2);
+    setGates(s.flamingo, 0.9, 0.6);
+    const before = tf.memory().numTensors;
+    const cached = s.flamingo.generate({ inputIds: s.ids, attentionMask: s.mask, media: s.media, maxNewTokens: 5 });
+    const full = s.flamingo.generate({ inputIds: s.ids, attentionMask: s.mask, media: s.media, maxNewTokens: 5, useCache: false });
+    expect(cached.sequences.shape).toEqual([2, 13]);
+    expect(cached.stepLogits.shape).toEqual([2, 5, 50]);
+    expect(Array.from(cached.sequences.dataSync())).toEqual(Array.from(full.sequences.dataSync()));
+    expect(maxDiff(cached.stepLogits, full.stepLogits)).toBeLessThan(1e-4);
+
+    // one cached step by hand: the cache carries the media and each row's text time (2 and 1 images)
+    const step = s.flamingo.forward({ inputIds: s.ids, attentionMask: s.mask, media: s.media, useCache: true });
+    expect(Array.from(step.pastKeyValues!.mediaTime.dataSync())).toEqual([2, 1]);
+    expect(step.pastKeyValues!.length).toBe(8);
+    tf.dispose([cached.sequences, cached.stepLogits, full.sequences, full.stepLogits, step.logits, step.lastHiddenState]);
+    disposeKVCache(step.pastKeyValues);
+    expect(tf.memory().numTensors).toBe(before);
+    s.dispose();
+  });
+
+  test('a left-padded row gives the logits it gets alone, unpadded', () => {
+    const s = setup(1);
+    setGates(s.flamingo, 0.7, 0.4);
+    const batch = s.flamingo.forward({ inputIds: s.ids, attentionMask: s.mask, media: s.media });
+    const ids1 = tf.tensor2d([[3, 4, IMAGE, 6, 7, 8]], undefined, 'int32');
+    const media1 = tf.slice(s.media, [1, 0, 0, 0], [1, -1, -1, -1]);
+    const alone = s.flamingo.forward({ inputIds: ids1, media: media1 });
+    const fromBatch = tf.slice(batch.logits, [1, 2, 0], [1, 6, -1]);
+    expect(maxDiff(fromBatch, alone.logits)).toBeLessThan(1e-5);
+    tf.dispose([batch.logits, batch.lastHiddenState, alone.logits, alone.lastHiddenState, ids1, media1, fromBatch]);
+    s.dispose();
+  });
+
+  test('gradients reach every block weight, and nothing leaks', () => {
+    const s = setup(2);
+    setGates(s.flamingo, 0.3, 0.2);
+    const before = tf.memory().numTensors;
+    const vars = trainableVariables(s.flamingo, s.lm);
+    const { value, grads } = tf.variableGrads(() => {
+      const out = s.flamingo.forward({ inputIds: s.ids, attentionMask: s.mask, media: s.media });
+      return tf.mean(tf.square(out.logits)) as tf.Scalar;
+    }, vars);
+    expect(Object.keys(grads).length).toBe(vars.length);
+    for (const v of vars) expect(tf.tidy(() => tf.max(tf.abs(grads[v.name]!)).dataSync()[0]!)).toBeGreaterThan(0);
+    value.dispose();
+    tf.dispose(Object.values(grads));
+    expect(tf.memory().numTensors).toBe(before);
+    s.dispose();
+  });
+
+  test('errors name the expected and actual shapes', () => {
+    const s = setup(1);
+    const before = tf.memory().numTensors;
+    expect(() => s.flamingo.forward({ inputIds: s.ids, attentionMask: s.mask })).toThrow(/expected media \[batch, T, m, dimVisual\]/);
+    const wide = tf.zeros([2, 2, 6, 32]);
+    expect(() => s.flamingo.forward({ inputIds: s.ids, media: wide })).toThrow(/FlamingoLM media: expected shape \[batch, T, m, dimVisual=24\], got \[2, 2, 6, 32\]/);
+    const one = tf.slice(s.media, [0, 0, 0, 0], [2, 1, 6, 24]);
+    expect(() => s.flamingo.forward({ inputIds: s.ids, media: one })).toThrow(/names 2 image\(s\) in row 0.*media has shape \[2, 1, 6, 24\]/);
+    const badLoc = tf.zeros([2, 5], 'int32');
+    expect(() => s.flamingo.forward({ inputIds: s.ids, media: s.media, mediaLocations: badLoc })).toThrow(
+      /FlamingoLM mediaLocations: expected shape \[batch=2, queries=8\], got \[2, 5\]/,
+    );
+    const badMask = tf.ones([2, 7], 'int32');
+    expect(() => s.flamingo.forward({ inputIds: s.ids, media: s.media, attentionMask: badMask })).toThrow(/attentionMask: expected shape \[batch=2, pastLength\+queries=8\], got \[2, 7\]/);
+    tf.dispose([wide, one, badLoc, badMask]);
+    expect(tf.memory().numTensors).toBe(before);
+    s.dispose();
+  });
+
+  test('insertGatedCrossAttention is the functional form', () => {
+    const lm = new TinyDecoder({ vocabSize: 20, hiddenSize: 16, numLayers: 3, numHeads: 2, maxPositions: 16 });
+    const f = insertGatedCrossAttention(lm, { dimVisual: 8, crossAttnEveryNLayers: 2, dimHead: 4, heads: 2 });
+    expect([...f.blocks.keys()]).toEqual([1]);
+    expect(f.lm).toBe(lm);
+    f.dispose();
+    lm.dispose();
+  });
+
+  test('OpenFlamingo checkpoint names (canonical and alias) load strictly', () => {
+    const s = setup(2);
+    setGates(s.flamingo, 0.25, -0.5);
+    const mine = s.flamingo.stateDict();
+    const checkpoint: Record<string, tf.Tensor> = { 'vision_encoder.proj': tf.zeros([2]), 'lang_encoder.model.decoder.layers.1.decoder_layer.fc1.weight': tf.zeros([2]) };
+    for (const [k, t] of Object.entries(mine)) {
+      const [, i, rest] = /^gated_cross_attn_layers\.(\d+)\.(.+)$/.exec(k)!;
+      checkpoint[`lang_encoder.model.decoder.layers.${i}.gated_cross_attn_layer.${rest}`] = t;
+      checkpoint[`lang_encoder.gated_cross_attn_layers.${i}.${rest}`] = t;
+    }
+    const fresh = new FlamingoLM({ lm: s.lm, dimVisual: 24, crossAttnEveryNLayers: 2, dimHead: 8, heads: 4 });
+    const mapped = flamingoLMStateDictFromOpenFlamingo(checkpoint);
+    expect(Object.keys(mapped).sort()).toEqual(Object.keys(mine).sort());
+    fresh.loadStateDict(mapped); // strict
+    expect(fresh.gateValues()).toEqual(s.flamingo.gateValues());
+    tf.dispose(Object.values(checkpoint));
+    fresh.dispose();
+    s.dispose();
+  });
+});

@@ -1,0 +1,47 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, test } from 'vitest';
+import { mediaAttentionMask, mediaLocationsFromIds, textTime } from '@vlm/gated-xattn';
+
+describe('media locations', () => {
+  test('from token ids and the <image> id; text time is the cumulative image count', () => {
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const ids = tf.tensor2d([[2, 97, 11, 12, 97, 13], [97, 1, 1, 1, 1, 1]], undefined, 'int32');
+      const loc = mediaLocationsFromIds(ids, 97);
+      expect(loc.dtype).toBe('bool');
+      expect(loc.arraySync()).toEqual([[0, 1, 0, 0, 1, 0], [1, 0, 0, 0, 0, 0]]); // bools read back as 0/1
+      expect(textTime(loc).arraySync()).toEqual([[0, 1, 1, 1, 2, 2], [1, 1, 1, 1, 1, 1]]);
+      // numeric (U8 read as int32, or float) works the same
+      expect(textTime(tf.cast(loc, 'int32')).arraySync()).toEqual([[0, 1, 1, 1, 2, 2], [1, 1, 1, 1, 1, 1]]);
+      // use_cached_media: every token gets the row's image count
+      expect(textTime(loc, { useCachedMedia: true, length: 2 }).arraySync()).toEqual([[2, 2], [1, 1]]);
+      // continuing after cached tokens
+      const next = tf.tensor2d([[0, 1], [0, 0]], undefined, 'int32');
+      expect(textTime(next, { offset: tf.tensor1d([2, 1], 'int32') }).arraySync()).toEqual([[2, 3], [1, 1]]);
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('the media mask: immediate vs all previous, and tokens before the first image attend nothing', () => {
+    tf.tidy(() => {
+      const time = tf.tensor2d([[0, 1, 1, 2]], undefined, 'int32');
+      const imm = mediaAttentionMask(time, [1, 2, 2, 8], true);
+      const all = mediaAttentionMask(time, [1, 2, 2, 8], false);
+      expect(imm.allowed.shape).toEqual([1, 1, 4, 4]);
+      expect(imm.allowed.dtype).toBe('bool');
+      expect(imm.allowed.arraySync()).toEqual([[[[0, 0, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1]]]]);
+      expect(all.allowed.arraySync()).toEqual([[[[0, 0, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]]]]);
+      expect(imm.hasMedia.arraySync()).toEqual([[[0], [1], [1], [1]]]);
+    });
+  });
+
+  test('naming more images than the media holds, or shapes that do not fit, is an error naming both', () => {
+    const time = tf.tensor2d([[0, 1, 2, 3]], undefined, 'int32');
+    expect(() => mediaAttentionMask(time, [1, 2, 6, 24], true)).toThrow(/names 3 image\(s\) in row 0 .*media has shape \[1, 2, 6, 24\]: expected at most 2/);
+    expect(() => mediaAttentionMask(time, [2, 3, 6, 24], true)).toThrow(/expected shape \[batch=1, media, tokens, dimVisual\], got \[2, 3, 6, 24\]/);
+    const r1 = tf.tensor1d([1, 0], 'int32');
+    expect(() => textTime(r1)).toThrow(/expected shape \[batch, tokens\], got \[2\]/);
+    expect(() => mediaLocationsFromIds(r1, 3)).toThrow(/expected shape \[batch, tokens\], got \[2\]/);
+    tf.dispose([time, r1]);
+  });
+});

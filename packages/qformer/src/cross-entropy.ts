@@ -1,0 +1,49 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { assertShape } from '@vlm/core';
+
+/** The label value that {@link crossEntropy} skips, as PyTorch's `ignore_index`. */
+export const IGNORE_INDEX = -100;
+
+/** Options of {@link crossEntropy}. */
+export interface CrossEntropyOptions {
+  /**
+   * PyTorch's `label_smoothing` ε: the target is `(1 - ε)·onehot + ε/C`. Default: `0`.
+   */
+  labelSmoothing?: number;
+}
+
+/**
+ * `torch.nn.functional.cross_entropy(logits, labels, ignore_index=-100, label_smoothing=ε)`
+ * with mean reduction over the labels that are not {@link IGNORE_INDEX}:
+ * `loss_n = (1 - ε)·(-log p[n, y_n]) + ε·mean_c(-log p[n, c])`. With no label left the loss
+ * is `0` (PyTorch gives NaN).
+ *
+ * @param logits `[N, C]`
+ * @param labels int32 `[N]` (a tensor or numbers) in `[0, C)` or `-100`
+ * @returns a scalar
+ *
+ * @example
+ * ```ts
+ * crossEntropy(tf.tensor2d([[2, 0], [0, 2]]), [0, -100]).dataSync(); // [0.1269]  = -log(e²/(e²+1))
+ * ```
+ */
+export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor | readonly number[], options: CrossEntropyOptions = {}): tf.Scalar {
+  assertShape(logits, [null, null], 'crossEntropy logits', ['N', 'classes']);
+  const [n, c] = logits.shape as [number, number];
+  const eps = options.labelSmoothing ?? 0;
+  if (!(eps >= 0 && eps <= 1)) throw new Error(`crossEntropy: labelSmoothing must be in [0, 1], got ${eps}`);
+  const values = Array.isArray(labels) ? (labels as readonly number[]) : Array.from((labels as tf.Tensor).dataSync());
+  if (values.length !== n) throw new Error(`crossEntropy: expected ${n} labels (one per logits row), got ${values.length}`);
+  const bad = values.find((y) => y !== IGNORE_INDEX && !(Number.isInteger(y) && y >= 0 && y < c));
+  if (bad !== undefined) throw new Error(`crossEntropy: labels must be in [0, ${c}) or ${IGNORE_INDEX}, got ${bad}`);
+  return tf.tidy(() => {
+    const valid = values.map((y): number => (y === IGNORE_INDEX ? 0 : 1));
+    const count = valid.reduce((a, v) => a + v, 0);
+    const logp = tf.logSoftmax(logits, -1); // [N, C]
+    // int32 one-hot then cast: wasm's OneHot kernel ignores a float32 dtype argument
+    const target = tf.cast(tf.oneHot(tf.tensor1d(values.map((y, i) => (valid[i] ? y : 0)), 'int32'), c), 'float32'); // [N, C]
+    const nll = tf.neg(tf.sum(tf.mul(target, logp), -1)); // [N]
+    const perRow = eps > 0 ? tf.add(tf.mul(1 - eps, nll), tf.mul(eps, tf.neg(tf.mean(logp, -1)))) : nll; // [N]
+    return tf.div(tf.sum(tf.mul(perRow, tf.tensor1d(valid, 'float32'))), Math.max(count, 1)) as tf.Scalar;
+  });
+}
