@@ -7,6 +7,7 @@ let passed = 0;
 let failed = 0;
 for (const file of readdirSync(dir)) {
   const path = join(dir, file);
+  if (file.endsWith('.jsonl')) continue; // data (the benchmark's JSON lines), not a result
   if (file.endsWith('.json')) {
     const r = JSON.parse(readFileSync(path, 'utf8'));
     passed += r.numPassedTests;

@@ -8,6 +8,7 @@
 export * from './module';
 export * from './shape-checks';
 export * from './initializers';
+export * from './matmul';
 export * from './linear';
 export * from './layer-norm';
 export * from './gelu';
@@ -20,6 +21,7 @@ export * from './multi-head-attention';
 export * from './cross-attention';
 export * from './freeze';
 export * from './backend';
+export { installFastWasmKernels } from './wasm-kernels';
 export * from './module-layer';
 export * from './safetensors';
 export * from './decoder';

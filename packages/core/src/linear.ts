@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Module } from './module';
 import { uniformFanIn } from './initializers';
 import { assertShape } from './shape-checks';
+import { linear2d } from './matmul';
 
 /** Constructor arguments of {@link Linear}. */
 export interface LinearArgs {
@@ -64,8 +65,9 @@ export class Linear extends Module {
 
 /**
  * `x · kernel + bias` over the last dimension of `x`, computed as one 2-D matMul (with the
- * bias fused in). Its gradient is written with explicit transposes and plain matMuls, because
- * TF.js's stock matMul gradient uses transpose flags, which leave wasm's fast path.
+ * bias fused in). Its gradient is written with plain matMuls ({@link linear2d}): TF.js's stock
+ * matMul gradient uses transpose flags, which leave wasm's fast path; and `dX` is only computed
+ * when `x` needs a gradient (not for frozen features).
  *
  * @param x `[..., in]`
  * @param kernel `[in, out]`
@@ -76,31 +78,7 @@ export function linear(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null):
   return tf.tidy(() => {
     const [inF, outF] = kernel.shape as [number, number];
     const lead = x.shape.slice(0, -1);
-    const x2 = tf.reshape(x, [-1, inF]);
-    const y2 = bias ? matMulBias(x2, kernel, bias) : matMulNoBias(x2, kernel);
+    const y2 = linear2d(tf.reshape(x, [-1, inF]), kernel, bias);
     return tf.reshape(y2, [...lead, outF]);
   });
 }
-
-// dX = dY · Kᵀ, dK = Xᵀ · dY, db = Σ dY: every product a plain 2-D matMul.
-const matMulBias = tf.customGrad(((x: tf.Tensor, k: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([x, k]);
-  return {
-    value: tf.fused.matMul({ a: x as tf.Tensor2D, b: k as tf.Tensor2D, bias: b }),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [xs, ks] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(ks)), tf.matMul(tf.transpose(xs), dy as tf.Tensor2D), tf.sum(dy, 0)];
-    },
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, k: tf.Tensor, b: tf.Tensor) => tf.Tensor;
-
-const matMulNoBias = tf.customGrad(((x: tf.Tensor, k: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([x, k]);
-  return {
-    value: tf.matMul(x as tf.Tensor2D, k as tf.Tensor2D),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [xs, ks] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(ks)), tf.matMul(tf.transpose(xs), dy as tf.Tensor2D)];
-    },
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, k: tf.Tensor) => tf.Tensor;

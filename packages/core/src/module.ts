@@ -76,7 +76,7 @@ export abstract class Module {
   /**
    * Registers a weight under `name`. The module takes ownership of `value` (it is disposed
    * after being copied into a new `tf.Variable`). Read it back with {@link Module.parameter}
-   * at each use rather than keeping a reference: {@link ModuleLayer} may swap the variable.
+   * at each use rather than keeping a reference: `ModuleLayer` may swap the variable.
    */
   protected registerParameter(name: string, value: tf.Tensor, options: ParameterOptions = {}): void {
     assertFreshName(this, name);
@@ -199,7 +199,7 @@ export abstract class Module {
 
   /**
    * Swaps the variable behind a weight for another of the same shape (the old one is not
-   * disposed). Used by {@link ModuleLayer} so that tfjs-layers owns the variables.
+   * disposed). Used by `ModuleLayer` so that tfjs-layers owns the variables.
    * @internal
    */
   replaceParameterVariable(name: string, variable: tf.Variable): tf.Variable {

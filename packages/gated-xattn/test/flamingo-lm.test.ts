@@ -1,7 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import { countParameters, disposeKVCache, trainableVariables } from '@vlm/core';
-import { FlamingoLM, crossAttentionLayerIndices, flamingoLMStateDictFromOpenFlamingo, insertGatedCrossAttention } from '@vlm/gated-xattn';
+import {
+  FlamingoLM,
+  crossAttentionLayerIndices,
+  decoderLMStateDictFromOpenFlamingo,
+  flamingoLMStateDictFromOpenFlamingo,
+  insertGatedCrossAttention,
+} from '@vlm/gated-xattn';
 import { TinyDecoder } from './tiny-decoder';
 
 const IMAGE = 49;
@@ -198,6 +204,56 @@ describe('FlamingoLM', () => {
     expect(fresh.gateValues()).toEqual(s.flamingo.gateValues());
     tf.dispose(Object.values(checkpoint));
     fresh.dispose();
+    s.dispose();
+  });
+
+  test('decoderLMStateDictFromOpenFlamingo: the wrapped LM weights under the LM names', () => {
+    const s = setup(2);
+    setGates(s.flamingo, 0.25, -0.5);
+    const before = tf.memory().numTensors;
+    // A whole Flamingo.state_dict() around the tiny decoder: FlamingoLayer moves layer i's weights to
+    // h.{i}.decoder_layer.*, the blocks sit at h.{i}.gated_cross_attn_layer.*, plus both alias sets.
+    const lmDict = s.lm.stateDict();
+    const checkpoint: Record<string, tf.Tensor> = { 'vision_encoder.proj': tf.zeros([2]), 'perceiver.latents': tf.zeros([2, 2]) };
+    for (const [k, t] of Object.entries(lmDict)) {
+      const m = /^h\.(\d+)\.(.+)$/.exec(k);
+      if (m) {
+        checkpoint[`lang_encoder.h.${m[1]}.decoder_layer.${m[2]}`] = t;
+        checkpoint[`lang_encoder.old_decoder_blocks.${m[1]}.${m[2]}`] = t;
+      } else {
+        checkpoint[`lang_encoder.${k}`] = t;
+      }
+    }
+    const blockDict = s.flamingo.stateDict();
+    for (const [k, t] of Object.entries(blockDict)) {
+      const [, i, rest] = /^gated_cross_attn_layers\.(\d+)\.(.+)$/.exec(k)!;
+      checkpoint[`lang_encoder.h.${i}.gated_cross_attn_layer.${rest}`] = t;
+      checkpoint[`lang_encoder.gated_cross_attn_layers.${i}.${rest}`] = t;
+    }
+    const mapped = decoderLMStateDictFromOpenFlamingo(checkpoint);
+    expect(Object.keys(mapped).sort()).toEqual(Object.keys(lmDict).sort());
+    expect(mapped['h.1.ln_1.weight']).toBe(checkpoint['lang_encoder.h.1.decoder_layer.ln_1.weight']); // not copied
+    expect(mapped['wte.weight']).toBe(checkpoint['lang_encoder.wte.weight']);
+
+    // It loads strictly into a fresh LM, which then gives the same logits; the blocks load alongside.
+    const lm = new TinyDecoder({ vocabSize: 50, hiddenSize: 32, numLayers: 4, numHeads: 4, maxPositions: 64 });
+    lm.loadStateDict(mapped);
+    const fresh = new FlamingoLM({ lm, dimVisual: 24, crossAttnEveryNLayers: 2, dimHead: 8, heads: 4, mediaTokenId: IMAGE });
+    fresh.loadStateDict(flamingoLMStateDictFromOpenFlamingo(checkpoint));
+    const want = s.flamingo.forward({ inputIds: s.ids, attentionMask: s.mask, media: s.media });
+    const got = fresh.forward({ inputIds: s.ids, attentionMask: s.mask, media: s.media });
+    expect(maxDiff(got.logits, want.logits)).toBe(0);
+
+    // Keys outside lang_encoder. and the released checkpoint's subset
+    expect(decoderLMStateDictFromOpenFlamingo({ 'perceiver.latents': checkpoint['perceiver.latents']! })).toEqual({});
+    expect(Object.keys(decoderLMStateDictFromOpenFlamingo({ 'lang_encoder.model.decoder.embed_tokens.weight': lmDict['wte.weight']! }))).toEqual([
+      'model.decoder.embed_tokens.weight',
+    ]);
+    tf.dispose([want.logits, want.lastHiddenState, got.logits, got.lastHiddenState, checkpoint['vision_encoder.proj']!, checkpoint['perceiver.latents']!]);
+    tf.dispose([...Object.values(lmDict), ...Object.values(blockDict)]);
+    fresh.dispose();
+    lm.dispose();
+    expect(tf.memory().numTensors).toBe(before);
     s.dispose();
   });
 });

@@ -23,7 +23,7 @@ export interface HardNegatives {
  * @example
  * ```ts
  * const { negativeTextForImage, negativeImageForText } = sampleHardNegatives([[9, 1, 3], [2, 9, 1], [0, 4, 9]], 7);
- * // e.g. [2, 0, 1] and [1, 2, 0]: never i for row i
+ * // [1, 0, 1] and [1, 2, 0]: never i at index i
  * ```
  */
 export function sampleHardNegatives(simI2T: tf.Tensor | number[][], seed: number | (() => number)): HardNegatives {

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
-import { addImagePlaceholders, buildLmInputs } from '@vlm/qformer';
-import { ids2d } from './helpers';
+import { Embedding, Linear, freeze, trainableVariables } from '@vlm/core';
+import { QFormer, addImagePlaceholders, buildLmInputs, causalLmLoss } from '@vlm/qformer';
+import { TINY, ids2d } from './helpers';
 
 const Q = 2;
 const D = 3;
@@ -117,5 +118,41 @@ describe('stage 2/3: buildLmInputs', () => {
     );
     expect(() => buildLmInputs({ layout: 'lavis', visualEmbeds: v, inputIds: ids, inputsEmbeds: e, promptLength: [1] })).toThrow(/promptLength/);
     tf.dispose([v, ids, e, bad]);
+  });
+});
+
+describe('stage 2 end to end', () => {
+  test('Q-Former → language projection → frozen LM input → LM loss trains the bridge only, without leaks', () => {
+    const qformer = new QFormer({ ...TINY, useTextInput: false, llmHiddenSize: 12 });
+    // a stand-in frozen LM: token embeddings and an output head
+    const embedTokens = freeze(new Embedding({ numEmbeddings: 20, embeddingDim: 12 }));
+    const head = freeze(new Linear({ inFeatures: 12, outFeatures: 20 }));
+    const image = tf.randomNormal([2, 17, 24], 0, 1, 'float32', 3);
+    const ids = ids2d([
+      [2, 5, 6, 7, 8],
+      [2, 9, 10, 1, 1],
+    ]);
+    const mask = ids2d([
+      [1, 1, 1, 1, 1],
+      [1, 1, 1, 0, 0],
+    ]);
+    const before = tf.memory().numTensors;
+    const loss = () => {
+      const lm = buildLmInputs({ layout: 'lavis', visualEmbeds: qformer.forward(image), inputIds: ids, inputsEmbeds: embedTokens.forward(ids), attentionMask: mask, promptLength: 2 });
+      return causalLmLoss(head.forward(lm.inputsEmbeds), lm.labels);
+    };
+    const vars = trainableVariables(qformer, embedTokens, head);
+    expect(vars.length).toBe(qformer.parameters().length);
+    const { value, grads } = tf.variableGrads(loss, vars);
+    expect(Number.isFinite(value.dataSync()[0]!)).toBe(true);
+    const names = Object.fromEntries(qformer.namedParameters().map(([n, v]) => [v.name, n]));
+    const reached = Object.keys(grads).map((k) => names[k]);
+    expect(reached).toEqual(expect.arrayContaining(['language_projection.weight', 'query_tokens', 'encoder.layer.0.crossattention.attention.key.weight']));
+    tf.dispose([value, ...Object.values(grads)]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([image, ids, mask]);
+    qformer.dispose();
+    embedTokens.dispose();
+    head.dispose();
   });
 });

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readSafetensors } from '@vlm/core';
 import { adapters } from './adapters/index';
@@ -45,8 +45,13 @@ function findCases(dir: string): string[] {
   return out;
 }
 
+/**
+ * The adapter name of a case: its sidecar's `module`, else `case.hf_class` (backbone and whole
+ * HF model cases), else `case.module`, else `flamingo.class` (the OpenFlamingo end-to-end cases,
+ * `open_flamingo.Flamingo`).
+ */
 function moduleOf(sidecar: Record<string, any>): string {
-  return sidecar.module ?? sidecar.case?.hf_class ?? sidecar.case?.module ?? '(no module in sidecar)';
+  return sidecar.module ?? sidecar.case?.hf_class ?? sidecar.case?.module ?? sidecar.flamingo?.class ?? '(no module in sidecar)';
 }
 
 async function main() {
@@ -54,12 +59,13 @@ async function main() {
   if (!existsSync(dir)) throw new Error(`golden folder not found: ${dir}`);
   if (!(await tf.setBackend(backend))) throw new Error(`could not start backend ${backend}`);
   await tf.ready();
-  const stems = findCases(dir).filter((s) => !filter || filter.test(basename(s)));
+  // A case is named by its path under DIR (`blip2/tiny-blip2-opt/case_padded`, `qformer_itm`).
+  const stems = findCases(dir).filter((s) => !filter || filter.test(relative(dir, s)));
   if (stems.length === 0) throw new Error(`no cases (<name>.json + <name>.safetensors) under ${dir}`);
   process.stdout.write(`golden: ${stems.length} case(s) from ${dir} on backend ${tf.getBackend()}\n`);
   const reports: CaseReport[] = [];
   for (const stem of stems) {
-    const name = basename(stem);
+    const name = relative(dir, stem);
     const sidecar = JSON.parse(readFileSync(`${stem}.json`, 'utf8')) as Record<string, any>;
     const module = moduleOf(sidecar);
     const before = tf.memory().numTensors;
@@ -70,7 +76,7 @@ async function main() {
       if (!adapter) {
         report = { name, module, pass: false, worst: '', detail: `no adapter for module '${module}'` };
       } else {
-        const c: GoldenCase = { name, sidecar, tensors };
+        const c: GoldenCase = { name, sidecar, tensors, dir: dirname(stem) };
         const computed = adapter(c);
         report = compareCase(c, module, computed);
         tf.dispose(Object.values(computed));

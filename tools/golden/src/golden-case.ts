@@ -3,8 +3,13 @@ import type { Module } from '@vlm/core';
 
 /** One reference case: its sidecar JSON and every tensor of its safetensors file. */
 export interface GoldenCase {
-  /** File stem, e.g. `seed_perceiver_v17`. */
+  /** The case's path under the golden folder, without extension: `seed_perceiver_v17`, `blip2/tiny-blip2-opt/case`. */
   name: string;
+  /**
+   * The folder that holds the case files. Whole-model cases read their checkpoint from it
+   * (`blip2/tiny-blip2-opt/`: `config.json` and `model.safetensors` beside `case.json`).
+   */
+  dir: string;
   /** The parsed `<case>.json` sidecar (module, config, forward, gates, tolerance, keys, …). */
   sidecar: Record<string, any>;
   /** Every tensor of `<case>.safetensors` by key (`param.*`, `input.*`, `output.*`, `grad_*`). */

@@ -1,0 +1,100 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { onWasm } from './wasm-kernels';
+
+type Thunk = () => tf.Tensor;
+
+// `customGrad` is built on the engine's `runKernelFunc`, but computes the gradient of EVERY
+// input eagerly. Called directly, `runKernelFunc` takes one thunk per input and the tape only
+// calls those on the path to the differentiated variables: a weight's gradient never pays
+// for dX of a constant input (e.g. the frozen vision features going into a kv projection).
+interface LazyGradEngine {
+  runKernelFunc(params: {
+    forwardFunc: (backend: unknown, save: tf.GradSaveFunc) => tf.Tensor;
+    backwardsFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => Record<string, Thunk>;
+    inputs: Record<string, tf.Tensor>;
+  }): tf.Tensor;
+}
+
+/** An op with one lazily computed gradient per input (see `LazyGradEngine`). */
+function lazyGradOp(inputs: tf.Tensor[], forward: () => tf.Tensor, grads: (dy: tf.Tensor, saved: tf.Tensor[]) => Thunk[]): tf.Tensor {
+  return (tf.engine() as unknown as LazyGradEngine).runKernelFunc({
+    forwardFunc: (_, save) => {
+      save(inputs);
+      return forward();
+    },
+    backwardsFunc: (dy, saved) => Object.fromEntries(grads(dy, saved).map((g, i) => [String(i), g])),
+    inputs: Object.fromEntries(inputs.map((t, i) => [String(i), t])),
+  });
+}
+
+/**
+ * `a · bᵀ` for 2-D `a` `[m, k]` and `b` `[n, k]`: on wasm as an explicit transpose and a plain
+ * matMul (a transpose flag sends wasm's matMul off XNNPACK to a loop about 12× slower),
+ * elsewhere with the flag.
+ */
+function matMulBT(a: tf.Tensor, b: tf.Tensor, wasm: boolean): tf.Tensor {
+  return wasm ? tf.matMul(a as tf.Tensor2D, tf.transpose(b as tf.Tensor2D)) : tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, false, true);
+}
+
+/** `aᵀ · b` for 2-D `a` `[k, m]` and `b` `[k, n]`, transposing explicitly on wasm. */
+function matMulAT(a: tf.Tensor, b: tf.Tensor, wasm: boolean): tf.Tensor {
+  return wasm ? tf.matMul(tf.transpose(a as tf.Tensor2D), b as tf.Tensor2D) : tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, true, false);
+}
+
+/**
+ * `dy · Wᵀ` (`dy` `[m, out]`, `W` `[in, out]`) on wasm, choosing the cheaper transpose:
+ * `dy · transpose(W)` transposes `in·out` elements, `transpose(W · transpose(dy))` transposes
+ * `m·(in + out)`; a large weight (up to 37 ms for `[1024, 4096]`) loses to a small activation.
+ */
+function gradInput(dy: tf.Tensor, w: tf.Tensor, wasm: boolean): tf.Tensor {
+  const [m, out] = dy.shape as [number, number];
+  const inF = w.shape[0]!;
+  if (wasm && m * (inF + out) < inF * out) return tf.transpose(tf.matMul(w as tf.Tensor2D, tf.transpose(dy as tf.Tensor2D)));
+  return matMulBT(dy, w, wasm);
+}
+
+/**
+ * 2-D `a · b` (`[m, k] · [k, n]`) whose gradient is written with plain matMuls: explicit
+ * transposes on wasm (its matMul leaves the fast XNNPACK path when given a transpose flag,
+ * which the stock matMul gradient uses), flags elsewhere. Gradients of `a` and `b` are only
+ * computed when something upstream needs them.
+ *
+ * @example
+ * ```ts
+ * matMul2d(tf.ones([2, 3]), tf.ones([3, 4])).shape; // [2, 4]
+ * ```
+ */
+export function matMul2d(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  if (a.rank !== 2 || b.rank !== 2 || a.shape[1] !== b.shape[0]) {
+    throw new Error(`matMul2d: expected a [m, k] and b [k, n], got a [${a.shape}] and b [${b.shape}]`);
+  }
+  const wasm = onWasm();
+  return lazyGradOp(
+    [a, b],
+    () => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    (dy, [as, bs]) => [() => matMulBT(dy, bs!, wasm), () => matMulAT(as!, dy, wasm)],
+  ) as tf.Tensor2D;
+}
+
+/**
+ * 2-D `x · kernel (+ bias)` (`[m, in] · [in, out]`), the bias fused into the matMul, with the
+ * gradient of {@link matMul2d} (`dX` by the cheaper of `dy·Kᵀ` and `(K·dyᵀ)ᵀ` on wasm) and
+ * `db = Σ dy`. Used by {@link linear}.
+ *
+ * @example
+ * ```ts
+ * linear2d(tf.ones([2, 3]), tf.ones([3, 4]), tf.zeros([4])).shape; // [2, 4]
+ * ```
+ */
+export function linear2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null): tf.Tensor2D {
+  const wasm = onWasm();
+  const inputs = bias ? [x, kernel, bias] : [x, kernel];
+  return lazyGradOp(
+    inputs,
+    () => tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel as tf.Tensor2D, bias: bias ?? undefined }),
+    (dy, [xs, ks]) => {
+      const g: Thunk[] = [() => gradInput(dy, ks!, wasm), () => matMulAT(xs!, dy, wasm)];
+      return bias ? [...g, () => tf.sum(dy, 0)] : g;
+    },
+  ) as tf.Tensor2D;
+}

@@ -1,0 +1,117 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+// The parts of the wasm backend (`BackendWasm`) the kernels below use.
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
+
+/**
+ * `Slice` reading the input in place. The stock wasm kernel first copies the WHOLE input out
+ * of the heap (`readSync`) for every slice, so `unstack`/`split` of an `[n, ...]` tensor costs
+ * n full copies (measured: 265 ms to unstack three `[64, …]` tensors). This one copies only
+ * the sliced rows: contiguous runs straight from a heap view to a heap view.
+ */
+function sliceInPlace(x: tf.TensorInfo, begin: number[], size: number[], backend: WasmBackendLike): tf.TensorInfo {
+  const out = backend.makeOutput(size, x.dtype);
+  const n = size.reduce((a, b) => a * b, 1);
+  if (n === 0) return out;
+  // Views only after makeOutput: a heap growth there detaches older ArrayBuffers.
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  const shape = x.shape;
+  const rank = shape.length;
+  const strides = new Array<number>(rank);
+  for (let i = rank - 1, s = 1; i >= 0; s *= shape[i]!, i--) strides[i] = s;
+  // The innermost axes that are taken whole, plus the last partial one, form one contiguous run.
+  let k = rank - 1;
+  while (k > 0 && size[k] === shape[k]) k--;
+  const run = k < 0 ? n : size.slice(k).reduce((a, b) => a * b, 1);
+  const base = begin.reduce((acc, b, i) => acc + b * strides[i]!, 0);
+  if (run === n) {
+    dst.set(src.subarray(base, base + n));
+    return out;
+  }
+  const idx = new Array<number>(k).fill(0); // odometer over the axes before k
+  for (let o = 0; o < n; o += run) {
+    let off = base;
+    for (let i = 0; i < k; i++) off += idx[i]! * strides[i]!;
+    dst.set(src.subarray(off, off + run), o);
+    for (let i = k - 1; i >= 0 && ++idx[i]! === size[i]!; i--) idx[i] = 0;
+  }
+  return out;
+}
+
+let installed = false;
+
+/**
+ * Replaces the wasm backend's `Slice`, `Unpack` and `SplitV` kernels with ones that read the
+ * input in place instead of copying all of it per output (same results, bit for bit; strings
+ * still go to the stock kernels). Idempotent and cheap; `@vlm/core` calls it on its hot paths
+ * when the active backend is wasm, so calling it yourself is only needed to speed up your own
+ * `tf.slice`/`tf.unstack`/`tf.split` calls before the first `@vlm` op runs.
+ *
+ * Does nothing until the wasm backend package has registered its kernels.
+ *
+ * @example
+ * ```ts
+ * await tf.setBackend('wasm');
+ * installFastWasmKernels();
+ * tf.unstack(tf.zeros([64, 257, 128])); // 64 copies of one row each, not of the whole input
+ * ```
+ */
+export function installFastWasmKernels(): void {
+  if (installed) return;
+  const stock = {
+    Slice: tf.getKernel('Slice', 'wasm'),
+    Unpack: tf.getKernel('Unpack', 'wasm'),
+    SplitV: tf.getKernel('SplitV', 'wasm'),
+  };
+  if (!stock.Slice || !stock.Unpack || !stock.SplitV) return;
+  installed = true;
+  const replace = (kernelName: keyof typeof stock, kernelFunc: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]) => {
+    const fallback = stock[kernelName]!.kernelFunc as unknown as (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
+    tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel({
+      kernelName,
+      backendName: 'wasm',
+      kernelFunc: ((args: KernelArgs) => (Object.values(args.inputs)[0]!.dtype === 'string' ? fallback(args) : kernelFunc(args))) as unknown as tf.KernelFunc,
+    });
+  };
+  replace('Slice', ({ inputs, attrs, backend }) => {
+    const x = inputs.x!;
+    const [begin, size] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs!.begin as number[], attrs!.size as number[]);
+    return sliceInPlace(x, begin, size, backend as WasmBackendLike);
+  });
+  replace('Unpack', ({ inputs, attrs, backend }) => {
+    const x = inputs.value!;
+    const axis = ((attrs!.axis as number) + x.shape.length) % x.shape.length;
+    const outShape = x.shape.filter((_, i) => i !== axis);
+    const begin = x.shape.map(() => 0);
+    const size = x.shape.map((d, i) => (i === axis ? 1 : d));
+    return Array.from({ length: x.shape[axis]! }, (_, i) => {
+      begin[axis] = i;
+      return { ...sliceInPlace(x, begin, size, backend as WasmBackendLike), shape: outShape };
+    });
+  });
+  replace('SplitV', ({ inputs, attrs, backend }) => {
+    const x = inputs.x!;
+    const axis = tf.util.parseAxisParam(attrs!.axis as number, x.shape)[0]!;
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, attrs!.numOrSizeSplits as number[] | number, axis);
+    const begin = x.shape.map(() => 0);
+    return sizes.map((s) => {
+      const out = sliceInPlace(x, begin, x.shape.map((d, i) => (i === axis ? s : d)), backend as WasmBackendLike);
+      begin[axis] += s;
+      return out;
+    });
+  });
+}
+
+/** Whether the active backend is wasm (then the fast kernels are installed on first use). */
+export function onWasm(): boolean {
+  if (tf.getBackend() !== 'wasm') return false;
+  installFastWasmKernels();
+  return true;
+}

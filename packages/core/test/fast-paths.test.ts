@@ -1,0 +1,123 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, test } from 'vitest';
+import { installFastWasmKernels, linear, matMul2d, scaledDotProductAttention } from '@vlm/core';
+
+const rand = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
+
+function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
+  expect(a.shape).toEqual(b.shape);
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+}
+
+/** Runs `f` on the wasm backend (the kernels under test are wasm's), then restores the backend. */
+async function onWasmBackend(f: () => void) {
+  const prev = tf.getBackend();
+  await tf.setBackend('wasm');
+  try {
+    f();
+  } finally {
+    await tf.setBackend(prev);
+  }
+}
+
+describe('attention head by head (the wasm formulation) equals the batched one', () => {
+  test.each([
+    ['no mask', {}],
+    ['bool mask', { allowed: true }],
+    ['additive mask', { additive: true }],
+  ])('%s: outputs and gradients of q, k, v within 1e-6', (_, m: { allowed?: boolean; additive?: boolean }) => {
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const [b, n, s, heads, d, dv] = [2, 5, 7, 3, 4, 6];
+      const q = rand([b, n, heads * d], 1);
+      const k = rand([b, s, heads * d], 2);
+      const v = rand([b, s, heads * dv], 3);
+      const w = rand([b, n, heads * dv], 4);
+      const allowed = m.allowed ? tf.greater(rand([b, 1, n, s], 5), -0.5) : undefined;
+      const additiveMask = m.additive ? tf.mul(rand([b, 1, 1, s], 6), 3) : undefined;
+      const run = (perHead: boolean) => {
+        const f = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => tf.sum(tf.mul(scaledDotProductAttention(qq, kk, vv, { heads, allowed, additiveMask, perHead }), w));
+        const out = scaledDotProductAttention(q, k, v, { heads, allowed, additiveMask, perHead });
+        return [out, ...tf.grads(f)([q, k, v])];
+      };
+      const batched = run(false);
+      const perHead = run(true);
+      batched.forEach((t, i) => expect(maxAbsDiff(perHead[i]!, t)).toBeLessThanOrEqual(1e-6 * Math.max(1, tf.max(tf.abs(t)).dataSync()[0]!)));
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('matMul2d and linear: plain-matMul gradients', () => {
+  test('gradients equal the stock matMul gradients', () => {
+    tf.tidy(() => {
+      const a = rand([5, 3], 1);
+      const b = rand([3, 4], 2);
+      const bias = rand([4], 3);
+      const x = rand([2, 5, 3], 4);
+      const ours = tf.grads((aa: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.square(matMul2d(aa, bb))))([a, b]);
+      const stock = tf.grads((aa: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.square(tf.matMul(aa as tf.Tensor2D, bb as tf.Tensor2D))))([a, b]);
+      ours.forEach((g, i) => expect(maxAbsDiff(g, stock[i]!)).toBeLessThanOrEqual(1e-5));
+      const f = (useOurs: boolean) => (xx: tf.Tensor, k: tf.Tensor, bb: tf.Tensor) =>
+        tf.sum(tf.square(useOurs ? linear(xx, k, bb) : tf.add(tf.matMul(tf.reshape(xx, [-1, 3]), k as tf.Tensor2D), bb)));
+      const lo = tf.grads(f(true))([x, b, bias]);
+      const ls = tf.grads(f(false))([x, b, bias]);
+      lo.forEach((g, i) => expect(maxAbsDiff(g, ls[i]!)).toBeLessThanOrEqual(1e-4));
+    });
+  });
+
+  test('a kernel gradient through a constant input does not compute dX', async () => {
+    const k = tf.variable(rand([3, 4], 1));
+    const x = rand([6, 3], 2);
+    let grad: tf.Tensor | undefined;
+    const profile = await tf.profile(() => {
+      const { value, grads } = tf.variableGrads(() => tf.sum(linear(x, k, null)), [k]);
+      value.dispose();
+      grad = grads[k.name];
+    });
+    // No kernel produced an x-shaped tensor: dX = dy·Kᵀ was never computed.
+    const products = profile.kernels.filter((kr) => ['BatchMatMul', '_FusedMatMul', 'Transpose'].includes(kr.name));
+    expect(products.filter((kr) => kr.outputShapes.some((sh) => sh?.join() === '6,3'))).toEqual([]);
+    expect(products.length).toBeGreaterThan(0);
+    const expected = tf.tidy(() => tf.matMul(tf.transpose(x), tf.ones([6, 4])));
+    expect(maxAbsDiff(grad!, expected)).toBeLessThanOrEqual(1e-5);
+    tf.dispose([grad!, expected, x, k]);
+  });
+});
+
+describe('fast wasm Slice / Unpack / SplitV kernels', () => {
+  test('equal the reference slicing on every layout, bit for bit, and leak nothing', async () => {
+    await onWasmBackend(() => {
+      installFastWasmKernels();
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        const x = rand([3, 4, 5, 6], 1);
+        const xa = x.arraySync() as number[][][][];
+        const ref = (b: number[], s: number[]) =>
+          xa.slice(b[0], b[0]! + s[0]!).map((p) => p.slice(b[1], b[1]! + s[1]!).map((r) => r.slice(b[2], b[2]! + s[2]!).map((c) => c.slice(b[3], b[3]! + s[3]!))));
+        for (const [b, s] of [
+          [[0, 0, 0, 0], [3, 4, 5, 6]],
+          [[1, 0, 0, 0], [2, 4, 5, 6]],
+          [[1, 2, 0, 0], [1, 2, 5, 6]],
+          [[0, 1, 2, 3], [3, 2, 3, 2]],
+          [[2, 3, 4, 5], [1, 1, 1, 1]],
+        ] as Array<[number[], number[]]>) {
+          expect(tf.slice(x, b, s).arraySync()).toEqual(ref(b, s));
+        }
+        for (const axis of [0, 1, 2, 3]) {
+          const parts = tf.unstack(x, axis);
+          parts.forEach((p, i) => expect(p.arraySync()).toEqual(tf.squeeze(tf.slice(x, x.shape.map((_, j) => (j === axis ? i : 0)), x.shape.map((d, j) => (j === axis ? 1 : d))), [axis]).arraySync()));
+          const sizes = [1, x.shape[axis]! - 1];
+          const split = tf.split(x, sizes, axis);
+          expect(split[1]!.arraySync()).toEqual(tf.slice(x, x.shape.map((_, j) => (j === axis ? 1 : 0)), x.shape.map((d, j) => (j === axis ? d - 1 : d))).arraySync());
+        }
+        expect(tf.slice(x, [0, 0, 1, 0], [3, 4, 0, 6]).shape).toEqual([3, 4, 0, 6]);
+        const ints = tf.tensor2d([[1, 2, 3], [4, 5, 6]], undefined, 'int32');
+        expect(tf.unstack(ints, 1).map((t) => t.arraySync())).toEqual([[1, 4], [2, 5], [3, 6]]);
+        const bools = tf.tensor2d([[true, false], [false, true]], undefined, 'bool');
+        expect(tf.split(bools, 2, 0).map((t) => Array.from(t.dataSync()))).toEqual([[1, 0], [0, 1]]);
+      });
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  });
+});

@@ -1,0 +1,262 @@
+/**
+ * pnpm bench [--backend wasm|cpu|webgpu] [--quick] [--only NAME[,NAME...]] [--modes infer,train]
+ *            [--iters N] [--warmup N] [--micro-batch N] [--vs-torch] [--torch-script PATH]
+ *
+ * Times the bridges on the configurations of the PyTorch reference `bench_torch.py`: one JSON
+ * line per (configuration, mode) on stdout, with the PyTorch script's fields plus `backend`,
+ * `workers` and `numTensorsBefore`/`numTensorsAfter`; progress and tables on stderr, ending
+ * with `bench (...): N passed, M failed` (a run fails when it throws or leaks a tensor).
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { selectBackend, type BackendName } from '@vlm/core';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CONFIG_NAMES, benchConfigs, type ConfigName } from './configs';
+import { prepareStep, type Mode } from './run';
+import { round3, timeIt } from './measure';
+
+const USAGE = `usage: pnpm bench [--backend wasm|cpu|webgpu] [--quick] [--only NAME[,NAME...]] [--modes infer,train]
+                  [--iters N] [--warmup N] [--micro-batch N] [--vs-torch] [--torch-script PATH]
+configurations: ${CONFIG_NAMES.join(', ')}`;
+
+interface Options {
+  backend: BackendName;
+  quick: boolean;
+  only: Set<ConfigName> | null;
+  modes: Mode[];
+  iters: number;
+  warmup: number;
+  /** Micro-batch of train (and infer) steps; 0 = the default of the configuration. */
+  microBatch: number;
+  vsTorch: boolean;
+  torchScript: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = {
+    backend: 'wasm',
+    quick: false,
+    only: null,
+    modes: ['infer', 'train'],
+    iters: 5,
+    warmup: 2,
+    microBatch: 0,
+    vsTorch: false,
+    torchScript: resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/reference/bench_torch.py'),
+  };
+  const int = (name: string, v: string | undefined, min: number) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new Error(`${name} needs an integer >= ${min}, got '${v}'`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    const value = () => inline ?? argv[++i];
+    switch (flag) {
+      case '--backend': {
+        const b = value();
+        if (!['wasm', 'cpu', 'webgpu', 'webgl'].includes(b ?? '')) throw new Error(`--backend must be wasm, cpu or webgpu, got '${b}'`);
+        o.backend = b as BackendName;
+        break;
+      }
+      case '--quick':
+        o.quick = true;
+        break;
+      case '--only': {
+        const names = (value() ?? '').split(',').filter(Boolean);
+        const bad = names.filter((n) => !(CONFIG_NAMES as readonly string[]).includes(n));
+        if (bad.length || !names.length) throw new Error(`--only: unknown configuration(s) ${bad.join(', ')}; expected some of ${CONFIG_NAMES.join(', ')}`);
+        o.only = new Set(names as ConfigName[]);
+        break;
+      }
+      case '--modes': {
+        const modes = (value() ?? '').split(',').filter(Boolean);
+        if (!modes.length || modes.some((m) => m !== 'infer' && m !== 'train')) throw new Error(`--modes must be a list of infer,train, got '${modes}'`);
+        o.modes = modes as Mode[];
+        break;
+      }
+      case '--iters':
+        o.iters = int('--iters', value(), 1);
+        break;
+      case '--warmup':
+        o.warmup = int('--warmup', value(), 0);
+        break;
+      case '--micro-batch':
+        o.microBatch = int('--micro-batch', value(), 1);
+        break;
+      case '--vs-torch':
+        o.vsTorch = true;
+        break;
+      case '--torch-script':
+        o.torchScript = resolve(value() ?? '');
+        break;
+      case '--help':
+      case '-h':
+        process.stderr.write(`${USAGE}\n`);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown option ${argv[i]}\n${USAGE}`);
+    }
+  }
+  return o;
+}
+
+/** One output line: bench_torch.py's fields, plus backend, workers and the tensor counts. */
+interface Record_ {
+  name: ConfigName;
+  mode: Mode;
+  median_ms: number;
+  min_ms: number;
+  max_ms: number;
+  flops_estimate: number;
+  gflops: number;
+  torch_version: null;
+  tfjs_version: string;
+  threads: number;
+  iters: number;
+  warmup: number;
+  quick: boolean;
+  other_procs_cores: number | null;
+  shapes: Record<string, number[] | number>;
+  backend: string;
+  workers: number;
+  micro_batch: number;
+  numTensorsBefore: number;
+  numTensorsAfter: number;
+}
+
+/**
+ * Default train micro-batch per configuration on wasm at full size: the largest that keeps the
+ * backward inside one 4 GB wasm32 heap (everything else trains the whole batch at once).
+ */
+function defaultMicroBatch(o: Options, name: ConfigName, mode: Mode): number {
+  if (o.microBatch) return o.microBatch;
+  if (o.quick || o.backend !== 'wasm' || mode !== 'train') return Number.MAX_SAFE_INTEGER;
+  return name === 'perceiver_seed' || name === 'perceiver_flamingo' ? 4 : Number.MAX_SAFE_INTEGER;
+}
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** Runs bench_torch.py with the same selection; its JSON lines, or null (with the reason logged). */
+function runTorch(o: Options): Array<{ name: string; mode: string; median_ms: number; other_procs_cores: number | null }> | null {
+  const py = '/usr/bin/python3';
+  if (!existsSync(py) || spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) {
+    log(`--vs-torch: ${py} with torch not found; PyTorch column left empty`);
+    return null;
+  }
+  if (!existsSync(o.torchScript)) {
+    log(`--vs-torch: ${o.torchScript} not found (--torch-script PATH); PyTorch column left empty`);
+    return null;
+  }
+  const args = [o.torchScript, '--iters', String(o.iters), '--warmup', String(o.warmup), '--modes', o.modes.join(',')];
+  if (o.quick) args.push('--quick');
+  if (o.only) args.push('--only', [...o.only].join(','));
+  log(`running PyTorch: ${py} ${args.join(' ')}`);
+  const r = spawnSync(py, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+  if (r.status !== 0) {
+    log(`--vs-torch: bench_torch.py exited with ${r.status}`);
+    return null;
+  }
+  return r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const torch = o.vsTorch ? runTorch(o) : null;
+  await selectBackend([o.backend]);
+  const tfjsVersion = tf.version_core;
+  log(`bench: backend ${tf.getBackend()}, ${o.quick ? 'quick' : 'full-size'} shapes, ${o.warmup} warm-up + ${o.iters} timed runs`);
+  const records: Record_[] = [];
+  const failures: string[] = [];
+  let passed = 0;
+  const t0 = performance.now();
+  for (const cfg of benchConfigs(o.quick)) {
+    if (o.only && !o.only.has(cfg.name)) continue;
+    const baseline = tf.memory().numTensors;
+    let c;
+    try {
+      c = cfg.build();
+    } catch (e) {
+      failures.push(`${cfg.name}: build failed: ${(e as Error).message}`);
+      continue;
+    }
+    for (const mode of o.modes) {
+      const before = tf.memory().numTensors;
+      const mb = defaultMicroBatch(o, cfg.name, mode);
+      try {
+        const step = prepareStep(c, mode, mb);
+        const t = await timeIt(step.run, o.warmup, o.iters);
+        step.dispose();
+        const after = tf.memory().numTensors;
+        const flops = mode === 'train' ? 3 * c.flops : c.flops;
+        const B = c.inputs[0]!.shape[0]!;
+        const rec: Record_ = {
+          name: cfg.name,
+          mode,
+          median_ms: round3(t.median),
+          min_ms: round3(t.min),
+          max_ms: round3(t.max),
+          flops_estimate: flops,
+          gflops: Math.round((flops / (t.median * 1e-3) / 1e9) * 100) / 100,
+          torch_version: null,
+          tfjs_version: tfjsVersion,
+          threads: 1,
+          iters: o.iters,
+          warmup: o.warmup,
+          quick: o.quick,
+          other_procs_cores: t.otherProcsCores,
+          shapes: c.shapes,
+          backend: tf.getBackend(),
+          workers: 0,
+          micro_batch: Math.min(mb, B),
+          numTensorsBefore: before,
+          numTensorsAfter: after,
+        };
+        records.push(rec);
+        process.stdout.write(`${JSON.stringify(rec)}\n`);
+        log(`${cfg.name.padEnd(19)} ${mode.padEnd(6)} ${rec.median_ms.toFixed(1).padStart(10)} ms  (${rec.min_ms.toFixed(1)}–${rec.max_ms.toFixed(1)})  ${rec.gflops} GFLOP/s  other cores ${rec.other_procs_cores}`);
+        if (after !== before) failures.push(`${cfg.name} ${mode}: ${after - before} tensor(s) leaked`);
+        else passed++;
+      } catch (e) {
+        failures.push(`${cfg.name} ${mode}: ${(e as Error).stack ?? e}`);
+      }
+    }
+    c.model.dispose();
+    tf.dispose(c.inputs);
+    const left = tf.memory().numTensors - baseline;
+    if (left !== 0) failures.push(`${cfg.name}: ${left} tensor(s) left after disposing the model and inputs`);
+  }
+  if (torch) printVsTorch(records, torch);
+  for (const f of failures) log(`FAIL ${f}`);
+  log(`total ${((performance.now() - t0) / 1e3).toFixed(1)}s`);
+  log(`bench (${o.backend}${o.quick ? ', quick' : ''}): ${passed} passed, ${failures.length} failed`);
+  process.exit(failures.length ? 1 : 0);
+}
+
+function printVsTorch(records: Record_[], torch: Array<{ name: string; mode: string; median_ms: number; other_procs_cores: number | null }>) {
+  const rows = [['config', 'mode', 'PyTorch ms', 'ours ms', 'ours/PyTorch', 'other cores (torch/ours)']];
+  for (const r of records) {
+    const t = torch.find((x) => x.name === r.name && x.mode === r.mode);
+    rows.push([
+      r.name,
+      r.mode,
+      t ? t.median_ms.toFixed(1) : '-',
+      r.median_ms.toFixed(1),
+      t ? (r.median_ms / t.median_ms).toFixed(2) : '-',
+      `${t?.other_procs_cores ?? '-'}/${r.other_procs_cores ?? '-'}`,
+    ]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  log('');
+  for (const row of rows) log(row.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+}
+
+main().catch((e) => {
+  log(`bench: ${(e as Error).stack ?? e}`);
+  log('bench: 0 passed, 1 failed');
+  process.exit(2);
+});

@@ -1,0 +1,78 @@
+/** One benchmark step per mode, on the current backend of this thread. */
+import * as tf from '@tensorflow/tfjs-core';
+import type { BenchCase } from './configs';
+
+/** `infer` = forward without gradients; `train` = forward + backward of `sum(out * w)`, no optimizer step. */
+export type Mode = 'infer' | 'train';
+
+/** Rows `[start, start + size)` of every input (the batch is the first dimension of each). */
+export function batchSlice(inputs: tf.Tensor[], start: number, size: number): tf.Tensor[] {
+  return inputs.map((x) => (start === 0 && size === x.shape[0] ? x : tf.slice(x, start, size)));
+}
+
+/** A prepared step: `run` does one timed iteration, `dispose` frees what `prepare` made. */
+export interface Step {
+  run: () => Promise<void>;
+  dispose: () => void;
+}
+
+/**
+ * Builds the step of `mode` for `c`. Train splits the batch into micro-batches of
+ * `microBatch` rows (gradient accumulation: the gradients of the micro-batches are summed,
+ * which equals the full-batch gradient of `sum(out * w)`), so a batch whose backward does
+ * not fit one wasm heap still trains. Every step reads a result back (`data()`), so the
+ * timing includes all the compute on asynchronous backends too.
+ */
+export function prepareStep(c: BenchCase, mode: Mode, microBatch: number): Step {
+  const B = c.inputs[0]!.shape[0]!;
+  const mb = Math.max(1, Math.min(microBatch, B));
+  if (mode === 'infer') {
+    return {
+      run: async () => {
+        for (let s = 0; s < B; s += mb) {
+          const out = tf.tidy(() => c.forward(batchSlice(c.inputs, s, Math.min(mb, B - s))));
+          await out.data();
+          out.dispose();
+        }
+      },
+      dispose: () => {},
+    };
+  }
+  const params = c.model.parameters();
+  // w ~ N(0, 1) with the output's shape, made once (bench_torch.py: randn_like(out)).
+  const w = tf.tidy(() => {
+    const out = c.forward(batchSlice(c.inputs, 0, Math.min(mb, B)));
+    return tf.randomNormal([B, ...out.shape.slice(1)], 0, 1, 'float32', 7);
+  });
+  // The smallest gradient is read back to wait for the whole backward (cheap to read).
+  const smallest = params.reduce((a, p, i) => (p.size < params[a]!.size ? i : a), 0);
+  return {
+    run: async () => {
+      let acc: tf.Tensor[] | null = null;
+      let loss: tf.Scalar | null = null;
+      for (let s = 0; s < B; s += mb) {
+        const n = Math.min(mb, B - s);
+        const { value, grads } = tf.variableGrads(() => tf.tidy(() => {
+          const xs = batchSlice(c.inputs, s, n);
+          return tf.sum(tf.mul(c.forward(xs), n === B ? w : tf.slice(w, s, n))) as tf.Scalar;
+        }), params);
+        const g = params.map((p) => grads[p.name]!);
+        if (acc) {
+          const prev: tf.Tensor[] = acc;
+          acc = g.map((t, i) => tf.add(prev[i]!, t));
+          tf.dispose([...prev, ...g]);
+          const l: tf.Scalar = tf.add(loss!, value);
+          tf.dispose([loss!, value]);
+          loss = l;
+        } else {
+          acc = g;
+          loss = value;
+        }
+      }
+      await loss!.data();
+      await acc![smallest]!.data();
+      tf.dispose([loss!, ...acc!]);
+    },
+    dispose: () => w.dispose(),
+  };
+}
