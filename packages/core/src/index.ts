@@ -25,3 +25,4 @@ export { installFastWasmKernels } from './wasm-kernels';
 export * from './module-layer';
 export * from './safetensors';
 export * from './decoder';
+export * from './micro-batch';

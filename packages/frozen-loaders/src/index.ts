@@ -1,5 +1,5 @@
 /**
- * Frozen pretrained backbones for @vlm bridges, loaded from Hugging Face checkpoints
+ * Frozen pretrained backbones for `@vlm` bridges, loaded from Hugging Face checkpoints
  * (config.json + safetensors, sharded, F16/BF16) or TF.js models, and frozen on load.
  *
  * Vision: CLIP (HF `CLIPVisionModel`), open_clip ViT (OpenFlamingo's `vision_encoder.*`), BLIP-2's

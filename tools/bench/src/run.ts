@@ -1,5 +1,6 @@
 /** One benchmark step per mode, on the current backend of this thread. */
 import * as tf from '@tensorflow/tfjs-core';
+import { microBatchGrads } from '@vlm/core';
 import type { BenchCase } from './configs';
 
 /** `infer` = forward without gradients; `train` = forward + backward of `sum(out * w)`, no optimizer step. */
@@ -48,30 +49,10 @@ export function prepareStep(c: BenchCase, mode: Mode, microBatch: number): Step 
   const smallest = params.reduce((a, p, i) => (p.size < params[a]!.size ? i : a), 0);
   return {
     run: async () => {
-      let acc: tf.Tensor[] | null = null;
-      let loss: tf.Scalar | null = null;
-      for (let s = 0; s < B; s += mb) {
-        const n = Math.min(mb, B - s);
-        const { value, grads } = tf.variableGrads(() => tf.tidy(() => {
-          const xs = batchSlice(c.inputs, s, n);
-          return tf.sum(tf.mul(c.forward(xs), n === B ? w : tf.slice(w, s, n))) as tf.Scalar;
-        }), params);
-        const g = params.map((p) => grads[p.name]!);
-        if (acc) {
-          const prev: tf.Tensor[] = acc;
-          acc = g.map((t, i) => tf.add(prev[i]!, t));
-          tf.dispose([...prev, ...g]);
-          const l: tf.Scalar = tf.add(loss!, value);
-          tf.dispose([loss!, value]);
-          loss = l;
-        } else {
-          acc = g;
-          loss = value;
-        }
-      }
-      await loss!.data();
-      await acc![smallest]!.data();
-      tf.dispose([loss!, ...acc!]);
+      const { value, grads } = microBatchGrads(([w_, ...xs]) => tf.sum(tf.mul(c.forward(xs), w_!)), [w, ...c.inputs], mb, params);
+      await value.data();
+      await grads[params[smallest]!.name]!.data();
+      tf.dispose([value, ...Object.values(grads)]);
     },
     dispose: () => w.dispose(),
   };

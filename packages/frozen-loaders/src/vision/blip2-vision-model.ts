@@ -120,7 +120,9 @@ class Blip2Encoder extends Module {
  */
 export class Blip2VisionModel extends Module implements VisionEncoder {
   readonly config: Blip2VisionConfig;
+  /** Patch, class and position embeddings (`embeddings.*`). @internal */
   readonly embeddings: Blip2VisionEmbeddings;
+  /** The transformer layers (`encoder.layers.{i}.*`). @internal */
   readonly encoder: Blip2Encoder;
   readonly postLayernorm: LayerNorm;
   readonly tokenOptions: Required<Blip2VisionEncoderOptions>;

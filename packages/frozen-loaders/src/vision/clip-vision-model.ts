@@ -151,6 +151,7 @@ class ClipVisionTransformer extends Module {
  */
 export class ClipVisionModel extends Module implements VisionEncoder {
   readonly config: ClipVisionConfig;
+  /** The tower (`vision_model.*`): embeddings, pre-LN, encoder layers, post-LN. @internal */
   readonly visionModel: ClipVisionTransformer;
   readonly tokenOptions: Required<ClipVisionEncoderOptions>;
   readonly inputLayout = 'NCHW' as const;

@@ -80,9 +80,12 @@ export async function decodeImage(bytes: Uint8Array | ArrayBuffer): Promise<RawI
 }
 
 /** Anything with a 2-D canvas context (HTMLCanvasElement, OffscreenCanvas). */
-interface CanvasLike {
+export interface CanvasLike {
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
+  /** The 2-D context, whose `getImageData` gives the pixels. */
   getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): RawImage; drawImage?(src: unknown, x: number, y: number): void } | null;
 }
 

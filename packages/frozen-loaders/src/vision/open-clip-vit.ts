@@ -77,6 +77,7 @@ export class OpenClipVisionTransformer extends Module implements VisionEncoder {
   readonly config: OpenClipVisionConfig;
   readonly conv1: PatchEmbedding;
   readonly lnPre: LayerNorm | null;
+  /** The residual attention blocks (`transformer.resblocks.{i}.*`). @internal */
   readonly transformer: Transformer;
   readonly lnPost: LayerNorm;
   readonly tokenOptions: Required<OpenClipVisionEncoderOptions>;
