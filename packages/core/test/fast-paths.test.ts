@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
-import { installFastWasmKernels, linear, matMul2d, scaledDotProductAttention } from '@vlm/core';
+import { Linear, installFastWasmKernels, linear, matMul2d, microBatchGrads, scaledDotProductAttention } from '@vlm/core';
 
 const rand = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
 
@@ -119,5 +119,27 @@ describe('fast wasm Slice / Unpack / SplitV kernels', () => {
       });
       expect(tf.memory().numTensors).toBe(before);
     });
+  });
+});
+
+describe('microBatchGrads', () => {
+  test('equals the full-batch gradients of a summed loss, and leaks nothing', () => {
+    const fc = new Linear({ inFeatures: 4, outFeatures: 3 });
+    const x = rand([5, 2, 4], 1);
+    const w = rand([5, 2, 3], 2);
+    const before = tf.memory().numTensors;
+    const loss = ([xx, ww]: tf.Tensor[]) => tf.sum(tf.mul(tf.tanh(fc.forward(xx!)), ww!)) as tf.Scalar;
+    const full = tf.variableGrads(() => loss([x, w]), fc.parameters());
+    for (const mb of [1, 2, 5, 8]) {
+      const part = microBatchGrads(loss, [x, w], mb, fc.parameters());
+      expect(Math.abs(part.value.dataSync()[0]! - full.value.dataSync()[0]!)).toBeLessThanOrEqual(1e-5);
+      for (const [k, g] of Object.entries(full.grads)) expect(maxAbsDiff(part.grads[k]!, g)).toBeLessThanOrEqual(1e-5);
+      tf.dispose([part.value, ...Object.values(part.grads)]);
+    }
+    tf.dispose([full.value, ...Object.values(full.grads)]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => microBatchGrads(loss, [x, tf.zeros([4, 2, 3])], 2)).toThrow(/same batch/);
+    tf.dispose([x, w]);
+    fc.dispose();
   });
 });

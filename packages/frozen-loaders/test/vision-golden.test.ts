@@ -10,7 +10,7 @@ import {
   parseClipVisionConfig,
   parseOpenClipVisionConfig,
 } from '../src/vision/index';
-import { FIXTURES_DIR, GOLDEN_DIR, expectClose, readCase, type VisionCase } from './vision-helpers';
+import { GOLDEN_DIR, expectClose, readCase, type VisionCase } from './vision-helpers';
 
 describe('CLIP vision tower (HF CLIPVisionModel keys) vs backbone_clip_plain', () => {
   let c: VisionCase;
@@ -155,7 +155,7 @@ describe('BLIP-2 vision tower (Blip2VisionModel) vs blip2/blip2_vision_*', () =>
 describe('open_clip ViT (OpenFlamingo vision_encoder.*) vs flamingo_e2e (OpenFlamingo + open_clip 3.3.0)', () => {
   for (const name of ['flamingo_e2e_n1', 'flamingo_e2e_n2']) {
     test(`${name}: output.vision_features and output.vision_tokens_pre_ln_post`, () => {
-      const c = readCase(join(FIXTURES_DIR, 'flamingo_e2e', name));
+      const c = readCase(join(GOLDEN_DIR, 'flamingo_e2e', name));
       const cfg = parseOpenClipVisionConfig(c.sidecar.open_clip_config);
       expect(cfg.quickGelu).toBe(name === 'flamingo_e2e_n1'); // n1 QuickGELU, n2 exact GELU
       const tol = c.sidecar.case.tolerance as { atol: number; rtol: number };
@@ -186,7 +186,7 @@ describe('open_clip ViT (OpenFlamingo vision_encoder.*) vs flamingo_e2e (OpenFla
   }
 
   test('final_ln_after_pool: true in the config selects the pre-ln_post tokens (older open_clip)', () => {
-    const c = readCase(join(FIXTURES_DIR, 'flamingo_e2e', 'flamingo_e2e_n1'));
+    const c = readCase(join(GOLDEN_DIR, 'flamingo_e2e', 'flamingo_e2e_n1'));
     const config = { ...c.sidecar.open_clip_config, vision_cfg: { ...c.sidecar.open_clip_config.vision_cfg, final_ln_after_pool: true } };
     const vit = loadOpenClipVisionTransformer({ config, weights: c.bytes });
     expect(vit.tokenOptions.tokens).toBe('pre_ln_post');

@@ -4,9 +4,8 @@ import { resolve } from 'node:path';
 import { readSafetensors } from '@vlm/core';
 import { expect } from 'vitest';
 
-/** The repo's vendored golden/ folder and this package's fixtures (never ../shared). */
+/** The repo's vendored golden/ folder (never ../shared). */
 export const GOLDEN_DIR = resolve(__dirname, '../../../golden');
-export const FIXTURES_DIR = resolve(__dirname, 'fixtures');
 
 /** A vendored reference case: sidecar, every tensor, the weights alone and the raw file bytes. */
 export interface VisionCase {

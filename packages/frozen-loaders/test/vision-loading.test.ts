@@ -15,7 +15,7 @@ import {
   readHfCheckpointDir,
   type ShardedSafetensors,
 } from '../src/vision/index';
-import { FIXTURES_DIR, GOLDEN_DIR, expectClose, readCase, type VisionCase } from './vision-helpers';
+import { GOLDEN_DIR, expectClose, readCase, type VisionCase } from './vision-helpers';
 
 let c: VisionCase;
 beforeAll(() => {
@@ -149,7 +149,7 @@ describe('loading errors are clear', () => {
   });
 
   test('open_clip: a missing resblock key under vision_encoder. is listed without the prefix', () => {
-    const e = readCase(join(FIXTURES_DIR, 'flamingo_e2e', 'flamingo_e2e_n1'));
+    const e = readCase(join(GOLDEN_DIR, 'flamingo_e2e', 'flamingo_e2e_n1'));
     const kept = Object.fromEntries(Object.entries(e.weights).filter(([k]) => k.startsWith('vision_encoder.') && !k.endsWith('resblocks.1.attn.in_proj_bias')));
     expect(() => loadOpenClipVisionTransformer({ config: e.sidecar.open_clip_config, weights: writeSafetensors(kept) })).toThrow(
       /loadOpenClipVisionTransformer \(checkpoint keys under 'vision_encoder\.'.*\n.*Missing key\(s\) in state_dict:\n\s+transformer\.resblocks\.1\.attn\.in_proj_bias/,

@@ -127,6 +127,8 @@ interface Record_ {
   micro_batch: number;
   numTensorsBefore: number;
   numTensorsAfter: number;
+  /** wasm only: size of the wasm heap after the runs, i.e. its peak (it never shrinks), MB. */
+  wasm_heap_mb?: number;
 }
 
 /**
@@ -137,6 +139,12 @@ function defaultMicroBatch(o: Options, name: ConfigName, mode: Mode): number {
   if (o.microBatch) return o.microBatch;
   if (o.quick || o.backend !== 'wasm' || mode !== 'train') return Number.MAX_SAFE_INTEGER;
   return name === 'perceiver_seed' || name === 'perceiver_flamingo' ? 4 : Number.MAX_SAFE_INTEGER;
+}
+
+/** The wasm heap's size in MB (its high-water mark), on the wasm backend. */
+function heapMb(): { wasm_heap_mb?: number } {
+  const heap = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8;
+  return heap ? { wasm_heap_mb: Math.round(heap.length / 2 ** 20) } : {};
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -215,10 +223,11 @@ async function main() {
           micro_batch: Math.min(mb, B),
           numTensorsBefore: before,
           numTensorsAfter: after,
+          ...heapMb(),
         };
         records.push(rec);
         process.stdout.write(`${JSON.stringify(rec)}\n`);
-        log(`${cfg.name.padEnd(19)} ${mode.padEnd(6)} ${rec.median_ms.toFixed(1).padStart(10)} ms  (${rec.min_ms.toFixed(1)}–${rec.max_ms.toFixed(1)})  ${rec.gflops} GFLOP/s  other cores ${rec.other_procs_cores}`);
+        log(`${cfg.name.padEnd(19)} ${mode.padEnd(6)} ${rec.median_ms.toFixed(1).padStart(10)} ms  (${rec.min_ms.toFixed(1)}–${rec.max_ms.toFixed(1)})  ${rec.gflops} GFLOP/s  other cores ${rec.other_procs_cores}${rec.wasm_heap_mb ? `  heap ${rec.wasm_heap_mb} MB` : ''}`);
         if (after !== before) failures.push(`${cfg.name} ${mode}: ${after - before} tensor(s) leaked`);
         else passed++;
       } catch (e) {

@@ -75,7 +75,7 @@ const blip2ForConditionalGeneration: GoldenAdapter = (c) => {
       inputIds,
       inputsEmbeds: merged.inputsEmbeds,
       attentionMask,
-      maxNewTokens: c.sidecar.case.generation.max_new_tokens,
+      maxNewTokens: c.sidecar.case?.generation?.max_new_tokens ?? tensorOf(c, 'output.generated_ids').shape[1]! - inputIds.shape[1]!,
       returnStepLogits: true,
     });
     result['output.generated_ids'] = tf.tensor2d(gen.sequences, [gen.sequences.length, gen.sequences[0]!.length], 'int32');

@@ -128,7 +128,7 @@ const openFlamingo: GoldenAdapter = (c) => {
       inputIds: langX,
       attentionMask,
       media,
-      maxNewTokens: s.case.generation.max_new_tokens,
+      maxNewTokens: s.case?.generation?.max_new_tokens ?? tensorOf(c, 'output.generated_ids').shape[1]! - tText,
       eosTokenId: eocTokenId,
       padTokenId: s.config.pad_token_id,
     });
