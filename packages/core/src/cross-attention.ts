@@ -29,12 +29,19 @@ export interface CrossAttentionArgs {
  * ```
  */
 export class CrossAttention extends Module {
+  /** Query and output width. */
   readonly dim: number;
+  /** Width of the context keys and values are computed from. */
   readonly contextDim: number;
+  /** Width of each head. */
   readonly dimHead: number;
+  /** Number of heads. */
   readonly heads: number;
+  /** `to_q`: `dim → heads·dimHead`, no bias. */
   readonly toQ: Linear;
+  /** `to_kv`: `contextDim → 2·heads·dimHead` (keys, then values), no bias. */
   readonly toKv: Linear;
+  /** `to_out`: `heads·dimHead → dim`, no bias. */
   readonly toOut: Linear;
 
   constructor(args: CrossAttentionArgs) {

@@ -30,8 +30,11 @@ export interface EmbeddingArgs {
  * ```
  */
 export class Embedding extends Module {
+  /** Number of rows (vocabulary size). */
   readonly numEmbeddings: number;
+  /** Width of each row. */
   readonly embeddingDim: number;
+  /** The row that gets no gradient, if any (`padding_idx`). */
   readonly paddingIdx: number | undefined;
 
   constructor(args: EmbeddingArgs) {

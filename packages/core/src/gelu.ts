@@ -28,7 +28,11 @@ export function gelu(x: tf.Tensor, approximate: GeluApproximation = 'none'): tf.
  * PyTorch gives `nn.GELU()` (which keeps the state-dict keys of its neighbours aligned).
  */
 export class GELU extends Module {
-  constructor(readonly approximate: GeluApproximation = 'none') {
+  /** @param approximate `'none'` (exact erf, the default) or `'tanh'`. */
+  constructor(
+    /** Which GELU this module applies. */
+    readonly approximate: GeluApproximation = 'none',
+  ) {
     super();
   }
 

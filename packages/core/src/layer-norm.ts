@@ -23,8 +23,11 @@ export interface LayerNormArgs {
  * ```
  */
 export class LayerNorm extends Module {
+  /** Size of the normalised (last) dimension. */
   readonly dim: number;
+  /** Added to the variance before the square root. */
   readonly eps: number;
+  /** Whether `weight` and `bias` are learned. */
   readonly elementwiseAffine: boolean;
 
   constructor(args: LayerNormArgs) {

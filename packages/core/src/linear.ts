@@ -29,8 +29,11 @@ export interface LinearArgs {
  * ```
  */
 export class Linear extends Module {
+  /** Size of the last input dimension. */
   readonly inFeatures: number;
+  /** Size of the last output dimension. */
   readonly outFeatures: number;
+  /** Whether the layer has a `bias`. */
   readonly hasBias: boolean;
 
   constructor(args: LinearArgs) {

@@ -72,6 +72,7 @@ export interface ModuleLayerArgs extends BaseLayerArgs {
  * ```
  */
 export class ModuleLayer extends tfl.layers.Layer {
+  /** The name tfjs-layers serialises this layer under (registered as `vlm>ModuleLayer`). */
   static className = 'ModuleLayer';
   /** The wrapped module. */
   readonly module: LayerModule;

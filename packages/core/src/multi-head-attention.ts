@@ -51,13 +51,19 @@ export interface MultiHeadAttentionMasks {
  * ```
  */
 export class MultiHeadAttention extends Module {
+  /** Model width `E`: query width and output width. */
   readonly embedDim: number;
+  /** Number of heads (head width `E / numHeads`). */
   readonly numHeads: number;
+  /** Key width. */
   readonly kdim: number;
+  /** Value width. */
   readonly vdim: number;
+  /** Whether the projections have biases (`in_proj_bias`, `out_proj.bias`). */
   readonly hasBias: boolean;
   /** Whether q, k and v projections are packed in `in_proj_weight` (kdim = vdim = E). */
   readonly packed: boolean;
+  /** `out_proj`: `E → E`. */
   readonly outProj: Linear;
 
   constructor(args: MultiHeadAttentionArgs) {

@@ -4,9 +4,19 @@ import { formatShape } from './shape-checks';
 /** The safetensors dtypes this module reads (see {@link readSafetensors} for the TF.js dtype each becomes). */
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U8' | 'BOOL';
 
-/** One tensor of a safetensors header. */
+/** What {@link readSafetensors} returns. */
+export interface SafetensorsContents {
+  /** Every tensor by name (float types as float32, integer types as int32, BOOL as bool); the caller disposes them. */
+  tensors: Record<string, tf.Tensor>;
+  /** The `__metadata__` strings (empty when the file has none). */
+  metadata: Record<string, string>;
+}
+
+/** One tensor's entry in a safetensors header. */
 export interface SafetensorsEntry {
+  /** The stored element type. */
   dtype: SafetensorsDtype;
+  /** Row-major shape (`[]` for a scalar). */
   shape: number[];
   /** `[begin, end)` in bytes, relative to the start of the data buffer. */
   dataOffsets: [number, number];
@@ -223,7 +233,7 @@ const TF_DTYPES: Record<SafetensorsDtype, tf.DataType> = {
 export function readSafetensors(
   bytes: Uint8Array | ArrayBuffer,
   options: ReadSafetensorsOptions = {},
-): { tensors: Record<string, tf.Tensor>; metadata: Record<string, string> } {
+): SafetensorsContents {
   const fail = (message: string): never => {
     throw new Error(`${options.source ?? 'safetensors'}: ${message}`);
   };

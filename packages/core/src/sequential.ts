@@ -18,6 +18,7 @@ export interface UnaryModule extends Module {
  * ```
  */
 export class Sequential extends Module {
+  /** The children in call order (state-dict names `0`, `1`, …). */
   readonly modules: readonly UnaryModule[];
 
   constructor(modules: UnaryModule[]) {
@@ -41,6 +42,7 @@ export class Sequential extends Module {
  * ```
  */
 export class ModuleList<M extends Module = Module> extends Module {
+  /** The children in order (state-dict names `0`, `1`, …). */
   readonly modules: readonly M[];
 
   constructor(modules: M[]) {
@@ -60,6 +62,7 @@ export class ModuleList<M extends Module = Module> extends Module {
     return m;
   }
 
+  /** Iterates over the children in order, so `for (const layer of layers)` works. */
   [Symbol.iterator](): Iterator<M> {
     return this.modules[Symbol.iterator]();
   }
