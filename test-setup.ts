@@ -5,6 +5,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll } from 'vitest';
 
 const backend = process.env.VLM_BACKEND ?? 'cpu';
+// Quiet TF.js's "install the node backend" banner (it cannot be installed here, see the README).
+tf.env().set('IS_TEST', true);
 
 beforeAll(async () => {
   if (tf.getBackend() !== backend) {

@@ -92,6 +92,7 @@ function accuracy(predicted: string[][], scenes: Scene[]) {
 
 async function main() {
   log('@vlm demo: train only the bridge between a frozen vision encoder and a frozen language model\n');
+  tf.enableProdMode(); // no "install tfjs-node" banner (it cannot be installed offline; wasm is the fast path here)
   const backend = await selectBackend([option('backend', 'wasm') as 'wasm', 'cpu']);
   log(`backend: ${backend}`);
   const tensorsAtStart = tf.memory().numTensors;
