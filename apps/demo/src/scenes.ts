@@ -1,3 +1,4 @@
+import { seededRandom } from '@vlm/core';
 import type { RawImage } from '@vlm/frozen-loaders';
 
 /** The demo's data: scenes drawn in code, one coloured shape on a light background. */
@@ -17,7 +18,7 @@ export interface Scene {
 /** Draws `shape` in `color` at a jittered position and size (RGB, `size`×`size`). */
 export function drawScene(color: Color, shape: Shape, variant: number, size = 224): Scene {
   const data = new Uint8Array(size * size * 3).fill(235);
-  const rand = mulberry32(variant * 7919 + SHAPES.indexOf(shape) * 131 + Object.keys(COLORS).indexOf(color));
+  const rand = seededRandom(variant * 7919 + SHAPES.indexOf(shape) * 131 + Object.keys(COLORS).indexOf(color));
   const r = size * (0.18 + 0.1 * rand());
   const cx = size / 2 + (rand() - 0.5) * size * 0.3;
   const cy = size / 2 + (rand() - 0.5) * size * 0.3;
@@ -46,16 +47,4 @@ export function allScenes(variants: number, offset = 0): Scene[] {
     for (const color of Object.keys(COLORS) as Color[]) for (const shape of SHAPES) out.push(drawScene(color, shape, v + offset));
   }
   return out;
-}
-
-/** A small seeded generator (mulberry32), so the scenes are the same on every run. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

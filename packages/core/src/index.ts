@@ -24,5 +24,7 @@ export * from './backend';
 export { installFastWasmKernels } from './wasm-kernels';
 export * from './module-layer';
 export * from './safetensors';
+export * from './seeded-random';
+export * from './pytorch-kwargs';
 export * from './decoder';
 export * from './micro-batch';

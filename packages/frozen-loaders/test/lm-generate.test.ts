@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { argmax, chooseToken, generate, loadDecoderLMFromStateDict, seededRandom, type CausalLM, type GeneratedTokenEvent } from '../src/lm/index';
+import { seededRandom } from '@vlm/core';
+import { argmax, chooseToken, generate, loadDecoderLMFromStateDict, type CausalLM, type GeneratedTokenEvent } from '../src/lm/index';
 import { readLMCase, rows, type LMCase } from './lm-helpers';
 
 describe('token choice', () => {

@@ -1,22 +1,6 @@
+import { argsFromPyTorchKwargs, type PyTorchKwargs } from '@vlm/core';
 import type { GatedCrossAttentionArgs } from './gated-cross-attention';
 import type { GatedCrossAttentionBlockArgs } from './gated-cross-attention-block';
-
-/** A PyTorch constructor-kwargs object as JSON (snake_case names). */
-export type PyTorchKwargs = Record<string, unknown>;
-
-function convert<T>(what: string, kwargs: PyTorchKwargs, names: Record<string, keyof T>): T {
-  const out: Record<string, unknown> = {};
-  const unknown: string[] = [];
-  for (const [key, value] of Object.entries(kwargs)) {
-    const name = names[key];
-    if (name === undefined) unknown.push(key);
-    else if (value !== null && value !== undefined) out[name as string] = value;
-  }
-  if (unknown.length) {
-    throw new Error(`${what}: unknown argument(s) ${unknown.join(', ')}; expected some of ${Object.keys(names).join(', ')}`);
-  }
-  return out as T;
-}
 
 /**
  * {@link GatedCrossAttentionArgs} from the PyTorch reference kwargs (`dim, n_heads`). Unknown keys throw.
@@ -27,7 +11,7 @@ function convert<T>(what: string, kwargs: PyTorchKwargs, names: Record<string, k
  * ```
  */
 export function gatedCrossAttentionArgsFromConfig(kwargs: PyTorchKwargs): GatedCrossAttentionArgs {
-  return convert<GatedCrossAttentionArgs>('gatedCrossAttentionArgsFromConfig', kwargs, { dim: 'dim', n_heads: 'numHeads' });
+  return argsFromPyTorchKwargs<GatedCrossAttentionArgs>('gatedCrossAttentionArgsFromConfig', kwargs, { dim: 'dim', n_heads: 'numHeads' });
 }
 
 /**
@@ -41,7 +25,7 @@ export function gatedCrossAttentionArgsFromConfig(kwargs: PyTorchKwargs): GatedC
  * ```
  */
 export function gatedCrossAttentionBlockArgsFromConfig(kwargs: PyTorchKwargs): GatedCrossAttentionBlockArgs {
-  return convert<GatedCrossAttentionBlockArgs>('gatedCrossAttentionBlockArgsFromConfig', kwargs, {
+  return argsFromPyTorchKwargs<GatedCrossAttentionBlockArgs>('gatedCrossAttentionBlockArgsFromConfig', kwargs, {
     dim: 'dim',
     dim_visual: 'dimVisual',
     dim_head: 'dimHead',

@@ -1,22 +1,6 @@
+import { argsFromPyTorchKwargs, type PyTorchKwargs } from '@vlm/core';
 import type { FlamingoPerceiverResamplerArgs } from './flamingo-perceiver-resampler';
 import type { PerceiverResamplerArgs } from './perceiver-resampler';
-
-/** A PyTorch constructor-kwargs object as JSON (snake_case names). */
-export type PyTorchKwargs = Record<string, unknown>;
-
-function convert<T>(what: string, kwargs: PyTorchKwargs, names: Record<string, keyof T>): T {
-  const out: Record<string, unknown> = {};
-  const unknown: string[] = [];
-  for (const [key, value] of Object.entries(kwargs)) {
-    const name = names[key];
-    if (name === undefined) unknown.push(key);
-    else if (value !== null && value !== undefined) out[name as string] = value;
-  }
-  if (unknown.length) {
-    throw new Error(`${what}: unknown argument(s) ${unknown.join(', ')}; expected some of ${Object.keys(names).join(', ')}`);
-  }
-  return out as T;
-}
 
 /**
  * {@link PerceiverResamplerArgs} from the PyTorch reference kwargs
@@ -29,7 +13,7 @@ function convert<T>(what: string, kwargs: PyTorchKwargs, names: Record<string, k
  * ```
  */
 export function perceiverResamplerArgsFromConfig(kwargs: PyTorchKwargs): PerceiverResamplerArgs {
-  return convert<PerceiverResamplerArgs>('perceiverResamplerArgsFromConfig', kwargs, {
+  return argsFromPyTorchKwargs<PerceiverResamplerArgs>('perceiverResamplerArgsFromConfig', kwargs, {
     dim: 'dim',
     n_queries: 'numQueries',
     n_layers: 'numLayers',
@@ -49,7 +33,7 @@ export function perceiverResamplerArgsFromConfig(kwargs: PyTorchKwargs): Perceiv
  * ```
  */
 export function flamingoPerceiverResamplerArgsFromConfig(kwargs: PyTorchKwargs): FlamingoPerceiverResamplerArgs {
-  return convert<FlamingoPerceiverResamplerArgs>('flamingoPerceiverResamplerArgsFromConfig', kwargs, {
+  return argsFromPyTorchKwargs<FlamingoPerceiverResamplerArgs>('flamingoPerceiverResamplerArgsFromConfig', kwargs, {
     dim: 'dim',
     depth: 'depth',
     dim_head: 'dimHead',

@@ -18,7 +18,6 @@ export * from './text-embeddings';
 export * from './qformer';
 export * from './hf';
 export * from './cross-entropy';
-export * from './rng';
 export * from './itc';
 export * from './itm';
 export * from './lm-head';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { seededRandom } from './rng';
+import { seededRandom } from '@vlm/core';
 
 /** Result of {@link sampleHardNegatives}: batch indices, never the positive pair. */
 export interface HardNegatives {

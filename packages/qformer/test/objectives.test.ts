@@ -1,3 +1,4 @@
+import { seededRandom } from '@vlm/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import {
@@ -7,7 +8,6 @@ import {
   itcLoss,
   itgDecoderInputs,
   sampleHardNegatives,
-  seededRandom,
 } from '@vlm/qformer';
 import { TINY, ids2d } from './helpers';
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { disposeKVCache, type KVCache } from '@vlm/core';
 import type { CausalLM, CausalLMOutput } from './causal-lm';
 import { chooseToken, type SamplingOptions } from './sampling';
-import { seededRandom } from './seeded-rng';
+import { seededRandom } from '@vlm/core';
 
 /** What {@link generate} reports after each step to `onToken`. */
 export interface GeneratedTokenEvent {

@@ -24,7 +24,6 @@ export * from './checkpoint-keys';
 export * from './load-from-state-dict';
 export * from './safetensors-shards';
 export * from './load-decoder-lm';
-export * from './seeded-rng';
 export * from './sampling';
 export * from './generate';
 export * from './tokenizer';

@@ -1,6 +1,7 @@
 /**
  * A seeded pseudo-random generator (mulberry32): the same seed gives the same sequence of
- * floats in `[0, 1)` on every platform. Used for ITM hard-negative sampling.
+ * floats in `[0, 1)` on every platform and backend. Used for reproducible sampling: BLIP-2's ITM
+ * hard negatives, sampled generation, drawn data.
  *
  * @example
  * ```ts
