@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import { GatedCrossAttentionBlock, gatedCrossAttentionBlockArgsFromConfig, mediaAttentionMask, textTime } from '@vlm/gated-xattn';
-import { bits, goldenCase, maxDiff, params, saveLoadRoundTrip } from './helpers';
+import { bits, goldenCase, maxDiff, params, saveLoadRoundTrip } from '../../../test-helpers';
 
 const args = { dim: 32, dimVisual: 24, dimHead: 8, heads: 4, ffMult: 4 };
 // images at text positions [2, 6] (row 0) and [3, 5] (row 1), as in the golden cases

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import { GatedCrossAttention, gatedCrossAttentionArgsFromConfig } from '@vlm/gated-xattn';
-import { bits, goldenCase, maxDiff, params, saveLoadRoundTrip } from './helpers';
+import { bits, goldenCase, maxDiff, params, saveLoadRoundTrip } from '../../../test-helpers';
 
 describe('GatedCrossAttention (the design’s)', () => {
   test('state-dict keys are the PyTorch SeedGatedCrossAttention ones; the gate starts at 0', () => {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import { FlamingoPerceiverResampler, flamingoPerceiverResamplerArgsFromConfig } from '@vlm/perceiver';
-import { bits, goldenCase, maxDiff, params, saveLoadRoundTrip } from './helpers';
+import { bits, goldenCase, maxDiff, params, saveLoadRoundTrip } from '../../../test-helpers';
 
 const args = { dim: 32, depth: 2, dimHead: 8, heads: 4, numLatents: 6, maxNumMedia: 3, maxNumFrames: 4 };
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import { PerceiverResampler, padVisionTokens, perceiverResamplerArgsFromConfig } from '@vlm/perceiver';
-import { bits, goldenCase, maxDiff, params, saveLoadRoundTrip } from './helpers';
+import { bits, goldenCase, maxDiff, params, saveLoadRoundTrip } from '../../../test-helpers';
 
 const small = () => new PerceiverResampler({ dim: 32, numQueries: 8, numLayers: 2, numHeads: 4 });
 

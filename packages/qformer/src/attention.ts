@@ -17,9 +17,13 @@ import type { ResolvedQFormerArgs } from './config';
  * ```
  */
 export class QFormerMultiHeadAttention extends Module {
+  /** Number of heads (`num_attention_heads`); each is `H / heads` wide. */
   readonly numAttentionHeads: number;
+  /** Query projection `H → H` of the hidden states (HF `query`, weight `[H, H]`). */
   readonly query: Linear;
+  /** Key projection to `H`, from the hidden states (`[H, H]`) or, for cross-attention, from the `E`-wide image features (`[H, E]`) (HF `key`). */
   readonly key: Linear;
+  /** Value projection to `H`, from the hidden states (`[H, H]`) or, for cross-attention, from the `E`-wide image features (`[H, E]`) (HF `value`). */
   readonly value: Linear;
 
   constructor(args: ResolvedQFormerArgs, isCrossAttention = false) {
@@ -61,7 +65,9 @@ export class QFormerMultiHeadAttention extends Module {
  * ```
  */
 export class QFormerSelfOutput extends Module {
+  /** Linear `inFeatures → H` applied before the residual (HF `dense`; weight `[H, H]`, or `[H, I]` in {@link QFormerOutput}). */
   readonly dense: Linear;
+  /** LayerNorm over `H` after the residual, eps `layerNormEps` (HF `LayerNorm`; the PyTorch casing keeps the key `LayerNorm.*`). */
   readonly LayerNorm: LayerNorm;
 
   constructor(args: ResolvedQFormerArgs, inFeatures = args.hiddenSize) {
@@ -92,8 +98,11 @@ export class QFormerSelfOutput extends Module {
  * ```
  */
 export class QFormerAttention extends Module {
+  /** The multi-head attention (HF `attention`, keys `attention.{query,key,value}.*`). */
   readonly attention: QFormerMultiHeadAttention;
+  /** Output projection, residual and LayerNorm (HF `output`, keys `output.{dense,LayerNorm}.*`). */
   readonly output: QFormerSelfOutput;
+  /** Whether keys and values come from the image features (a `crossattention` sub-layer) instead of the hidden states. */
   readonly isCrossAttention: boolean;
   private readonly kvWidth: number;
 

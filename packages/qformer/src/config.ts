@@ -48,6 +48,7 @@ export interface QFormerArgs {
 
 /** {@link QFormerArgs} with every default filled in (what `getConfig()` returns). */
 export type ResolvedQFormerArgs = { [K in Exclude<keyof QFormerArgs, 'llmHiddenSize'>]-?: NonNullable<QFormerArgs[K]> } & {
+  /** Width of the language model that `language_projection` maps to, or `null` when there is no projection. */
   llmHiddenSize: number | null;
 };
 

@@ -13,6 +13,7 @@ import { QFormerSelfOutput } from './attention';
  * ```
  */
 export class QFormerIntermediate extends Module {
+  /** Linear `H → I` (`intermediateSize`) before the GELU (HF `dense`, weight `[I, H]`). */
   readonly dense: Linear;
 
   constructor(args: ResolvedQFormerArgs) {

@@ -66,7 +66,10 @@ export function loadHfBlip2StateDict(
   qformer: QFormer,
   hf: StateDict,
   options: LoadStateDictOptions = {},
-): LoadStateDictResult & { ignoredKeys: string[] } {
+): LoadStateDictResult & {
+  /** Hugging Face keys that were not loaded: non-Q-Former keys (`vision_model.*`, `language_model.*`, buffers) and, when `qformer` has no text branch, text-branch weights. */
+  ignoredKeys: string[];
+} {
   const { stateDict, ignoredKeys } = qformerStateDictFromHf(hf);
   const own = qformer.stateDictShapes();
   const toLoad: StateDict = {};

@@ -14,7 +14,7 @@ export interface HardNegatives {
  * drawn with probability `softmax_j(sim_i2t[i, j])` over `j ≠ i`, and for each text one
  * negative image drawn with `softmax_i(sim_t2i[j, i])` over `i ≠ j` (`sim_t2i` is the
  * transpose). The positive pair is excluded exactly (LAVIS fills it with -10000), so it is never
- * returned. Sampling uses {@link seededRandom}: the same similarities and seed always give the
+ * returned. Sampling uses `seededRandom` from `@vlm/core`: the same similarities and seed always give the
  * same indices. Needs a batch of at least 2.
  *
  * @param simI2T the ITC logits `[b, b]` (`sim_i2t / temp`, image rows, text columns), a tensor or numbers

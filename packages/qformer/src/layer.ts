@@ -25,13 +25,21 @@ import { QFormerIntermediate, QFormerOutput } from './feed-forward';
  * ```
  */
 export class QFormerLayer extends Module {
+  /** Index of this layer in the encoder (HF `layer_idx`); decides whether it cross-attends. */
   readonly layerIdx: number;
+  /** Whether this layer cross-attends to the image: `layerIdx % crossAttentionFrequency == 0` (HF `has_cross_attention`). */
   readonly hasCrossAttention: boolean;
+  /** Self-attention over all query and text positions (HF `attention`). */
   readonly attention: QFormerAttention;
+  /** Cross-attention of the query positions to the image features (HF `crossattention`), or `null` on layers without it. */
   readonly crossattention: QFormerAttention | null;
+  /** First half of the text feed-forward block (HF `intermediate`), or `null` without the text branch. */
   readonly intermediate: QFormerIntermediate | null;
+  /** Second half of the text feed-forward block, with residual and LayerNorm (HF `output`), or `null` without the text branch. */
   readonly output: QFormerOutput | null;
+  /** First half of the query feed-forward block (HF `intermediate_query`). */
   readonly intermediateQuery: QFormerIntermediate;
+  /** Second half of the query feed-forward block, with residual and LayerNorm (HF `output_query`). */
   readonly outputQuery: QFormerOutput;
 
   constructor(args: ResolvedQFormerArgs, layerIdx: number) {
@@ -93,6 +101,7 @@ export class QFormerLayer extends Module {
  * ```
  */
 export class QFormerEncoder extends Module {
+  /** The `numHiddenLayers` layers in order (HF `layer`, keys `layer.{i}.*`). */
   readonly layer: ModuleList<QFormerLayer>;
 
   constructor(args: ResolvedQFormerArgs) {

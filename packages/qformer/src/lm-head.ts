@@ -21,7 +21,9 @@ export interface QFormerLmHeadArgs {
  * ```
  */
 export class QFormerPredictionHeadTransform extends Module {
+  /** Linear `H → H` before the GELU (HF `dense`, weight `[H, H]`). */
   readonly dense: Linear;
+  /** LayerNorm over `H` after the GELU, eps `layerNormEps` (default `1e-12`) (HF `LayerNorm`). */
   readonly LayerNorm: LayerNorm;
 
   constructor(args: QFormerLmHeadArgs) {
@@ -50,7 +52,9 @@ export class QFormerPredictionHeadTransform extends Module {
  * ```
  */
 export class QFormerLmPredictionHead extends Module {
+  /** The dense + GELU + LayerNorm transform applied before the tied decoder (HF `transform`, keys `transform.*`). */
   readonly transform: QFormerPredictionHeadTransform;
+  /** Vocabulary size `V`: rows of the tied decoder weight and length of `bias`. */
   readonly vocabSize: number;
 
   constructor(args: QFormerLmHeadArgs) {
@@ -83,6 +87,7 @@ export class QFormerLmPredictionHead extends Module {
  * ```
  */
 export class QFormerLmHead extends Module {
+  /** The LM prediction head (HF `BertLMPredictionHead`, keys `predictions.*`). */
   readonly predictions: QFormerLmPredictionHead;
 
   constructor(args: QFormerLmHeadArgs) {

@@ -155,7 +155,12 @@ export interface AddImagePlaceholdersArgs {
  * attentionMask.arraySync(); // [[1, 1, 1, 1, 1]]
  * ```
  */
-export function addImagePlaceholders(args: AddImagePlaceholdersArgs): { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D } {
+export function addImagePlaceholders(args: AddImagePlaceholdersArgs): {
+  /** int32 `[b, Q + T]`: `Q` copies of `imageTokenIndex`, then the given ids. */
+  inputIds: tf.Tensor2D;
+  /** int32 `[b, Q + T]`: `Q` ones for the placeholders, then the given mask (all ones when absent). */
+  attentionMask: tf.Tensor2D;
+} {
   const { inputIds, attentionMask, numQueryTokens: Q, imageTokenIndex } = args;
   assertDtype(inputIds, ['int32'], 'addImagePlaceholders inputIds');
   assertShape(inputIds, [null, null], 'addImagePlaceholders inputIds', ['batch', 'length']);

@@ -34,8 +34,11 @@ export interface MlpProjectorArgs {
 export class MlpProjector extends Module implements LayerModule {
   /** Name under which core's `ModuleLayer` saves this class. */
   static className = 'MlpProjector';
+  /** The constructor arguments with defaults filled in (`hiddenFeatures`, `bias`, `approximate`). */
   readonly args: Required<MlpProjectorArgs>;
+  /** The first Linear, `inFeatures → hiddenFeatures` (HF `linear_1`, weight `[hidden, in]`). */
   readonly linear1: Linear;
+  /** The second Linear, `hiddenFeatures → outFeatures` (HF `linear_2`, weight `[out, hidden]`). */
   readonly linear2: Linear;
 
   constructor(args: MlpProjectorArgs) {

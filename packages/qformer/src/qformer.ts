@@ -90,8 +90,11 @@ export class QFormer extends Module implements LayerModule {
   static className = 'QFormer';
   /** The arguments with every default filled in. */
   readonly args: ResolvedQFormerArgs;
+  /** Word and position embeddings of the text branch (keys `embeddings.*`, HF `Blip2TextEmbeddings`), or `null` when built with `useTextInput: false`. */
   readonly embeddings: QFormerTextEmbeddings | null;
+  /** LayerNorm over the concatenated query and text embeddings before the encoder (HF `Blip2QFormerModel.layernorm`, keys `layernorm.{weight,bias}` `[H]`). */
   readonly layernorm: LayerNorm;
+  /** The `numHiddenLayers` BERT layers (HF `Blip2QFormerEncoder`, keys `encoder.layer.{i}.*`). */
   readonly encoder: QFormerEncoder;
   /** Linear `H → llmHiddenSize` (BLIP-2 stage 2), or `null`. */
   readonly languageProjection: Linear | null;

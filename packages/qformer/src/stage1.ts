@@ -83,14 +83,23 @@ export interface QFormerStage1Losses {
  * ```
  */
 export class QFormerStage1 extends Module {
+  /** The Q-Former, always built with its text branch (keys `qformer.*`). */
   readonly qformer: QFormer;
+  /** ITC projection of each query output, `H → embedDim` (LAVIS `vision_proj`). */
   readonly visionProj: Linear;
+  /** ITC projection of the text `[CLS]` output, `H → embedDim` (LAVIS `text_proj`). */
   readonly textProj: Linear;
+  /** ITM classifier `H → 2` on each query output, logits averaged over queries; class 1 = match (LAVIS `itm_head`). */
   readonly itmHead: Linear;
+  /** ITG LM head, its decoder tied to the Q-Former's word embeddings (LAVIS `Qformer.cls`). */
   readonly cls: QFormerLmHead;
+  /** The id that replaces each caption's first token for ITG (LAVIS' `[DEC]`). Default: `vocabSize - 1`. */
   readonly decoderStartTokenId: number;
+  /** Label smoothing of the ITC cross-entropy. Default: `0.1`. */
   readonly itcLabelSmoothing: number;
+  /** Label smoothing of the ITG causal LM loss. Default: `0.1`. */
   readonly itgLabelSmoothing: number;
+  /** Base seed of the ITM hard-negative sampling: call `k` of {@link QFormerStage1.losses} (0-based) uses `seed + k` unless it passes its own. Default: `0`. */
   readonly seed: number;
   private calls = 0;
 

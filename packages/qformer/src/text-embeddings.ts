@@ -17,7 +17,9 @@ import type { ResolvedQFormerArgs } from './config';
  * ```
  */
 export class QFormerTextEmbeddings extends Module {
+  /** Token table `[vocabSize, H]` with `padding_idx = padTokenId` (HF `word_embeddings`); also the tied ITG decoder weight. */
   readonly wordEmbeddings: Embedding;
+  /** Absolute position table `[maxPositionEmbeddings, H]` (HF `position_embeddings`); text positions start at 0. */
   readonly positionEmbeddings: Embedding;
 
   constructor(args: ResolvedQFormerArgs) {

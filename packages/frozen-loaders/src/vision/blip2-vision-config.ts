@@ -3,12 +3,19 @@ import { VisionConfigReader, parseConfigJson, unsupportedConfigValue } from './h
 
 /** The fields of Hugging Face's `Blip2VisionConfig` that the BLIP-2 vision tower uses (camelCased). */
 export interface Blip2VisionConfig {
+  /** Token width `D` (`hidden_size`). Default when absent: `1408`. */
   hiddenSize: number;
+  /** Hidden width of each layer's MLP (`intermediate_size`). Default when absent: `6144`. */
   intermediateSize: number;
+  /** Number of encoder layers `L` (`num_hidden_layers`). Default when absent: `39`. */
   numHiddenLayers: number;
+  /** Attention heads per layer (`num_attention_heads`); divides `hiddenSize`. Default when absent: `16`. */
   numAttentionHeads: number;
+  /** Side of the square input image in pixels (`image_size`); a multiple of `patchSize`. Default when absent: `224`. */
   imageSize: number;
+  /** Side of each square patch in pixels (`patch_size`). Default when absent: `14`. */
   patchSize: number;
+  /** MLP activation (`hidden_act`). Default when absent: `'gelu'` (exact erf GELU). */
   hiddenAct: VisionActivation;
   /** HF's default for this class is `1e-6`. */
   layerNormEps: number;

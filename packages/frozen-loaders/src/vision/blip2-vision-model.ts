@@ -119,12 +119,15 @@ class Blip2Encoder extends Module {
  * ```
  */
 export class Blip2VisionModel extends Module implements VisionEncoder {
+  /** The parsed config the tower was built from. */
   readonly config: Blip2VisionConfig;
   /** Patch, class and position embeddings (`embeddings.*`). @internal */
   readonly embeddings: Blip2VisionEmbeddings;
   /** The transformer layers (`encoder.layers.{i}.*`). @internal */
   readonly encoder: Blip2Encoder;
+  /** The final LayerNorm (HF `post_layernorm`, keys `post_layernorm.{weight,bias}` `[D]`), applied to `lastHiddenState` and again to the pooled CLS token. */
   readonly postLayernorm: LayerNorm;
+  /** The token options with defaults filled in (`layer: 'last_hidden_state'`, `includeCls: true`): what {@link Blip2VisionModel.encode} returns. */
   readonly tokenOptions: Required<Blip2VisionEncoderOptions>;
   readonly inputLayout = 'NCHW' as const;
   readonly preprocessing: ImagePreprocessing;

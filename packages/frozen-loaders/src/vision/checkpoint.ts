@@ -8,7 +8,14 @@ export type SafetensorsBytes = Uint8Array | ArrayBuffer;
 /** A sharded Hugging Face checkpoint: `model.safetensors.index.json` and its shard files. */
 export interface ShardedSafetensors {
   /** The text (or parsed JSON) of `model.safetensors.index.json`: `{ weight_map: { key: shardFileName } }`. */
-  index: string | { weight_map: Record<string, string>; metadata?: unknown };
+  index:
+    | string
+    | {
+        /** Tensor key → file name of the shard that holds it. */
+        weight_map: Record<string, string>;
+        /** The index's `metadata` (e.g. `{ total_size }`); not read. */
+        metadata?: unknown;
+      };
   /** Every shard's bytes, by the file name the index uses (`model-00001-of-00002.safetensors`). */
   shards: Record<string, SafetensorsBytes>;
 }

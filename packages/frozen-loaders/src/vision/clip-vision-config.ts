@@ -3,14 +3,23 @@ import { SUPPORTED_VISION_ACTIVATIONS, type VisionActivation } from './activatio
 
 /** The fields of Hugging Face's `CLIPVisionConfig` that the CLIP vision tower uses (camelCased). */
 export interface ClipVisionConfig {
+  /** Token width `D` (`hidden_size`). Default when absent: `768`. */
   hiddenSize: number;
+  /** Hidden width of each layer's MLP (`intermediate_size`). Default when absent: `3072`. */
   intermediateSize: number;
+  /** Number of encoder layers `L` (`num_hidden_layers`). Default when absent: `12`. */
   numHiddenLayers: number;
+  /** Attention heads per layer (`num_attention_heads`); divides `hiddenSize`. Default when absent: `12`. */
   numAttentionHeads: number;
+  /** Input image channels `C` (`num_channels`). Default when absent: `3`. */
   numChannels: number;
+  /** Side of the square input image in pixels (`image_size`); a multiple of `patchSize`. Default when absent: `224`. */
   imageSize: number;
+  /** Side of each square patch in pixels (`patch_size`). Default when absent: `32`. */
   patchSize: number;
+  /** MLP activation (`hidden_act`). Default when absent: `'quick_gelu'`. */
   hiddenAct: VisionActivation;
+  /** Epsilon of every LayerNorm (`layer_norm_eps`). Default when absent: `1e-5`. */
   layerNormEps: number;
 }
 

@@ -150,9 +150,11 @@ class ClipVisionTransformer extends Module {
  * ```
  */
 export class ClipVisionModel extends Module implements VisionEncoder {
+  /** The parsed config the tower was built from. */
   readonly config: ClipVisionConfig;
   /** The tower (`vision_model.*`): embeddings, pre-LN, encoder layers, post-LN. @internal */
   readonly visionModel: ClipVisionTransformer;
+  /** The token options with defaults filled in (`layer: -1`, `includeCls: false`, `postLayerNorm: false`): what {@link ClipVisionModel.encode} returns. */
   readonly tokenOptions: Required<ClipVisionEncoderOptions>;
   readonly inputLayout = 'NCHW' as const;
   readonly preprocessing: ImagePreprocessing;

@@ -3,8 +3,11 @@
  * `ImageData`) or RGB (`channels` 3). A browser `ImageData` fits this shape.
  */
 export interface RawImage {
+  /** The pixel bytes, row-major with interleaved channels: `width · height · channels` values. */
   data: Uint8Array | Uint8ClampedArray;
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
   /** 3 or 4. Default: `data.length / (width · height)`. */
   channels?: 3 | 4;
@@ -86,7 +89,12 @@ export interface CanvasLike {
   /** Height in pixels. */
   height: number;
   /** The 2-D context, whose `getImageData` gives the pixels. */
-  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): RawImage; drawImage?(src: unknown, x: number, y: number): void } | null;
+  getContext(kind: '2d'): {
+    /** The pixels of the `w×h` rectangle whose top-left corner is (`x`, `y`), RGBA (as the DOM `CanvasRenderingContext2D.getImageData`). */
+    getImageData(x: number, y: number, w: number, h: number): RawImage;
+    /** Draws `src` with its top-left corner at (`x`, `y`) (as the DOM `drawImage`); used to read sources that are not canvases. */
+    drawImage?(src: unknown, x: number, y: number): void;
+  } | null;
 }
 
 /**

@@ -38,12 +38,14 @@ export class LayersModelEncoder implements VisionEncoder {
   readonly preprocessing: ImagePreprocessing;
   readonly tokenWidth: number;
   readonly numTokens: number;
+  /** Side of the average-pooling window applied to the feature map before flattening (`options.pool`; `1`, the default, is no pooling). */
   readonly pool: number;
   readonly name: string;
 
   constructor(
     /** The source model (frozen by this constructor). */
     readonly model: tfl.LayersModel,
+    /** The options the encoder was built with. */
     readonly options: LayersModelEncoderOptions,
   ) {
     this.pool = options.pool ?? 1;

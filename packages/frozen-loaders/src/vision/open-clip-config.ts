@@ -2,9 +2,13 @@ import { VisionConfigReader, parseConfigJson, unsupportedConfigValue } from './h
 
 /** The open_clip `VisionTransformer` hyper-parameters this port uses (camelCased `vision_cfg`). */
 export interface OpenClipVisionConfig {
+  /** Side of the square input image in pixels (`image_size`; a square `[n, n]` pair is accepted). Default when absent: `224`. */
   imageSize: number;
+  /** Side of each square patch in pixels (`patch_size`). Default when absent: `16`. */
   patchSize: number;
+  /** Token width `W` (`width`). Default when absent: `768`. */
   width: number;
+  /** Number of residual attention blocks (`layers`, an integer for a ViT). Default when absent: `12`. */
   layers: number;
   /** `width / head_width`. */
   heads: number;

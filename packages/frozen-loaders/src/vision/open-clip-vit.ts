@@ -74,12 +74,17 @@ class Transformer extends Module {
  * ```
  */
 export class OpenClipVisionTransformer extends Module implements VisionEncoder {
+  /** The parsed config the tower was built from. */
   readonly config: OpenClipVisionConfig;
+  /** The patch embedding, open_clip's `conv1` (`nn.Conv2d(3, W, P, stride=P, bias=False)`; key `conv1.weight` `[W, 3, P, P]`). */
   readonly conv1: PatchEmbedding;
+  /** LayerNorm on the embedded tokens before the blocks (`ln_pre.{weight,bias}` `[W]`), or `null` with `no_ln_pre`. */
   readonly lnPre: LayerNorm | null;
   /** The residual attention blocks (`transformer.resblocks.{i}.*`). @internal */
   readonly transformer: Transformer;
+  /** The final LayerNorm (`ln_post.{weight,bias}` `[W]`), applied to every token for {@link OpenClipVisionOutput.lnPost}. */
   readonly lnPost: LayerNorm;
+  /** The token options with defaults resolved from the config: what {@link OpenClipVisionTransformer.encode} returns. */
   readonly tokenOptions: Required<OpenClipVisionEncoderOptions>;
   readonly inputLayout = 'NCHW' as const;
   readonly preprocessing: ImagePreprocessing;

@@ -26,9 +26,13 @@ export interface PatchEmbeddingArgs {
  * ```
  */
 export class PatchEmbedding extends Module {
+  /** Input channels `C` (PyTorch `in_channels`). */
   readonly inChannels: number;
+  /** Output token width `D` (PyTorch `out_channels`). */
   readonly embedDim: number;
+  /** Patch side `P`: the convolution's kernel size and stride. */
   readonly patchSize: number;
+  /** Whether the convolution has a `bias` `[D]` parameter (`args.bias`, default `false`). */
   readonly hasBias: boolean;
 
   constructor(args: PatchEmbeddingArgs) {

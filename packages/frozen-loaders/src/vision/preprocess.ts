@@ -15,9 +15,25 @@ export interface ImagePreprocessing {
    * `floor(shortestEdge · long / short)`, as Hugging Face); `{ height, width }` resizes to exactly
    * that; `null` keeps the size.
    */
-  resize: { shortestEdge: number } | { height: number; width: number } | null;
+  resize:
+    | {
+        /** Target length of the shorter side in pixels (HF `size.shortest_edge`, or a bare number `size`). */
+        shortestEdge: number;
+      }
+    | {
+        /** Output height in pixels (HF `size.height`). */
+        height: number;
+        /** Output width in pixels (HF `size.width`). */
+        width: number;
+      }
+    | null;
   /** Center crop to this size after resizing (offsets `floor((size - crop) / 2)`), or `null`. */
-  crop: { height: number; width: number } | null;
+  crop: {
+    /** Crop height in pixels (from HF `crop_size`). */
+    height: number;
+    /** Crop width in pixels (from HF `crop_size`). */
+    width: number;
+  } | null;
   /**
    * Bilinear sampling grid: `'half-pixel'` (PIL / torchvision / HF pixel centers) or
    * `'align-corners'` (what nsfwjs uses).

@@ -25,8 +25,11 @@ export interface VitMlpArgs {
  * ```
  */
 export class VitMlp extends Module {
+  /** The first Linear, `dim → hiddenDim` (weight `[hiddenDim, dim]`), registered as HF `fc1` or open_clip `c_fc`. */
   readonly fc1: Linear;
+  /** The second Linear, `hiddenDim → dim` (weight `[dim, hiddenDim]`), registered as HF `fc2` or open_clip `c_proj`. */
   readonly fc2: Linear;
+  /** The elementwise activation applied between `fc1` and `fc2`. */
   readonly activation: (x: tf.Tensor) => tf.Tensor;
 
   constructor(args: VitMlpArgs) {

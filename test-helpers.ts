@@ -1,3 +1,4 @@
+// Test helpers shared by the packages' suites (golden cases, tfjs-layers save → load round trips).
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { readFileSync } from 'node:fs';
@@ -6,7 +7,7 @@ import { readSafetensors, type LayerModule, ModuleLayer } from '@vlm/core';
 
 /** A vendored golden case of the repo's golden/ folder. */
 export function goldenCase(name: string): { sidecar: Record<string, any>; tensors: Record<string, tf.Tensor> } {
-  const dir = resolve(__dirname, '../../../golden');
+  const dir = resolve(__dirname, 'golden');
   return {
     sidecar: JSON.parse(readFileSync(resolve(dir, `${name}.json`), 'utf8')),
     tensors: readSafetensors(readFileSync(resolve(dir, `${name}.safetensors`))).tensors,
