@@ -33,7 +33,12 @@ export function cachedSelfAttention(
   k: tf.Tensor,
   v: tf.Tensor,
   options: CachedSelfAttentionOptions,
-): { output: tf.Tensor; present: LayerKV } {
+): {
+  /** Merged head outputs `[batch, tokens, heads·hd]`, before the output projection. */
+  output: tf.Tensor;
+  /** The layer's next cache entry: `past` plus these keys and values, each `[batch, past + tokens, kvHeads·hd]`. */
+  present: LayerKV;
+} {
   const heads = options.heads;
   const kvHeads = options.kvHeads ?? heads;
   if (heads % kvHeads !== 0) throw new Error(`cachedSelfAttention: heads (${heads}) must be a multiple of kvHeads (${kvHeads})`);

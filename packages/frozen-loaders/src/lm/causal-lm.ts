@@ -14,6 +14,12 @@ import {
 
 /** One decoder layer: `[batch, tokens, hidden] → [batch, tokens, hidden]` plus its next cache entry. */
 export interface DecoderLayerModule extends Module {
+  /**
+   * Runs the layer on `hidden` `[batch, tokens, hidden]` with the pass's shared `context`
+   * (positions, attention mask) and this layer's cache entry `past` (keys and values of earlier
+   * tokens, if any). Returns the layer output `[batch, tokens, hidden]` and the next cache entry
+   * `present` (`past` plus these tokens, `[batch, past + tokens, kvHeads·headDim]`).
+   */
   forward(hidden: tf.Tensor, context: DecoderLayerContext, past?: LayerKV): DecoderLayerOutput;
 }
 
@@ -21,20 +27,27 @@ export interface DecoderLayerModule extends Module {
 export interface CausalLMInfo {
   /** Hugging Face `model_type`. */
   modelType: 'gpt2' | 'opt' | 'llama';
+  /** Number of token ids: rows of the token embedding table and the logits' last dimension (`vocab_size`). */
   vocabSize: number;
   /** Width of the residual stream (the hidden states between layers). */
   hiddenSize: number;
   /** Width of the token embeddings, `inputsEmbeds` and the LM head input (OPT's `word_embed_proj_dim`; else `hiddenSize`). */
   embedDim: number;
+  /** Number of decoder layers (`n_layer` / `num_hidden_layers`). */
   numLayers: number;
+  /** Number of query attention heads (`n_head` / `num_attention_heads`). */
   numHeads: number;
+  /** Number of key/value heads: `numHeads`, or fewer for LLaMA grouped-query attention (`num_key_value_heads`). */
   numKeyValueHeads: number;
+  /** Width of one attention head; q is `[batch, tokens, numHeads·headDim]`, k and v `[batch, tokens, numKeyValueHeads·headDim]`. */
   headDim: number;
   /** Longest sequence the position table allows (`undefined` for rotary models). */
   maxPositions?: number;
+  /** `bos_token_id` of the config (`undefined` when absent or `null`). */
   bosTokenId?: number;
   /** `eos_token_id` of the config, as a list (empty when absent). */
   eosTokenIds: number[];
+  /** `pad_token_id` of the config (`undefined` when absent or `null`). */
   padTokenId?: number;
   /** Whether the LM head shares the token embedding table. */
   tiedEmbeddings: boolean;

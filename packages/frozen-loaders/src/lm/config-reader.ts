@@ -12,7 +12,9 @@
  */
 export class ConfigReader {
   constructor(
+    /** The parsed `config.json` object whose fields are read. */
     readonly json: Record<string, unknown>,
+    /** Model type named at the start of every error message (e.g. `gpt2`, `llama rope_scaling`). */
     readonly modelType: string,
   ) {}
 

@@ -22,7 +22,9 @@ export interface Conv1DArgs {
  * ```
  */
 export class Conv1D extends Module {
+  /** Size of the last input dimension (rows of `weight`). */
   readonly inFeatures: number;
+  /** Size of the last output dimension (columns of `weight`, length of `bias`). */
   readonly outFeatures: number;
 
   constructor(args: Conv1DArgs) {

@@ -3,21 +3,35 @@ import { readActivation, type ActivationName } from './activation';
 
 /** A GPT-2 `config.json` (model_type `gpt2`), camelCased, with defaults filled in. */
 export interface GPT2Config {
+  /** `model_type`: always `gpt2`. */
   modelType: 'gpt2';
+  /** `vocab_size`: number of token ids (rows of `wte`). */
   vocabSize: number;
+  /** `n_positions` (else `n_ctx`): rows of the learned position table `wpe`, the longest sequence. */
   nPositions: number;
+  /** `n_embd`: width of the residual stream. */
   nEmbd: number;
+  /** `n_layer`: number of transformer blocks. */
   nLayer: number;
+  /** `n_head`: number of attention heads; divides `nEmbd`. */
   nHead: number;
   /** MLP width (`n_inner`, `null` → `4·n_embd`). */
   nInner: number;
+  /** `activation_function`: MLP activation. Default: `gelu_new`. */
   activationFunction: ActivationName;
+  /** `layer_norm_epsilon`: epsilon of every LayerNorm. Default: `1e-5`. */
   layerNormEpsilon: number;
+  /** `scale_attn_weights`: divide attention logits by `sqrt(headDim)`. Default: `true`. */
   scaleAttnWeights: boolean;
+  /** `scale_attn_by_inverse_layer_idx`: also divide attention logits by `layerIdx + 1`. Default: `false`. */
   scaleAttnByInverseLayerIdx: boolean;
+  /** `tie_word_embeddings`: the LM head reuses `wte` (no `lm_head.weight`). Default: `true`. */
   tieWordEmbeddings: boolean;
+  /** `bos_token_id` (`undefined` when absent or `null`). */
   bosTokenId?: number;
+  /** `eos_token_id` as a list (empty when absent). */
   eosTokenIds: number[];
+  /** `pad_token_id` (`undefined` when absent or `null`). */
   padTokenId?: number;
 }
 

@@ -17,12 +17,16 @@ import { tiedLogits } from './tied-logits';
  * ```
  */
 export class GPT2Attention extends Module {
+  /** Fused q/k/v projection (Conv1D, `weight` `[D, 3D]`, output columns `[q | k | v]`); D = `nEmbd`. */
   readonly c_attn: Conv1D;
+  /** Output projection (Conv1D, `weight` `[D, D]`) applied to the merged heads. */
   readonly c_proj: Conv1D;
   private readonly scale: number;
 
   constructor(
+    /** The model config. */
     readonly config: GPT2Config,
+    /** 0-based index of the block (`h.{layerIdx}`); divides the logits when `scaleAttnByInverseLayerIdx`. */
     readonly layerIdx: number,
   ) {
     super();
@@ -34,7 +38,12 @@ export class GPT2Attention extends Module {
   }
 
   /** `[b, t, D]` → `[b, t, D]` and the layer's cache entry. */
-  forward(x: tf.Tensor, context: DecoderLayerContext, past?: LayerKV): { output: tf.Tensor; present: LayerKV } {
+  forward(x: tf.Tensor, context: DecoderLayerContext, past?: LayerKV): {
+    /** Attention output after `c_proj` `[batch, tokens, D]`. */
+    output: tf.Tensor;
+    /** The layer's next cache entry: `past` plus these tokens' keys and values, each `[batch, past + tokens, D]`. */
+    present: LayerKV;
+  } {
     return tf.tidy(() => {
       const [q, k, v] = tf.split(this.c_attn.forward(x), 3, -1) as [tf.Tensor, tf.Tensor, tf.Tensor];
       const { output, present } = cachedSelfAttention(q, k, v, { heads: this.config.nHead, scale: this.scale, allowed: context.allowed, past });
@@ -52,10 +61,15 @@ export class GPT2Attention extends Module {
  * ```
  */
 export class GPT2MLP extends Module {
+  /** Up projection (Conv1D, `weight` `[nEmbd, nInner]`). */
   readonly c_fc: Conv1D;
+  /** Down projection (Conv1D, `weight` `[nInner, nEmbd]`). */
   readonly c_proj: Conv1D;
 
-  constructor(readonly config: GPT2Config) {
+  constructor(
+    /** The model config (`nEmbd`, `nInner`, `activationFunction`). */
+    readonly config: GPT2Config,
+  ) {
     super();
     this.c_fc = this.registerModule('c_fc', new Conv1D({ inFeatures: config.nEmbd, outFeatures: config.nInner }));
     this.c_proj = this.registerModule('c_proj', new Conv1D({ inFeatures: config.nInner, outFeatures: config.nEmbd }));
@@ -77,9 +91,13 @@ export class GPT2MLP extends Module {
  * ```
  */
 export class GPT2Block extends Module {
+  /** LayerNorm before the attention (`[nEmbd]`, eps `layerNormEpsilon`). */
   readonly ln_1: LayerNorm;
+  /** The block's causal self-attention. */
   readonly attn: GPT2Attention;
+  /** LayerNorm before the MLP (`[nEmbd]`, eps `layerNormEpsilon`). */
   readonly ln_2: LayerNorm;
+  /** The block's MLP. */
   readonly mlp: GPT2MLP;
 
   constructor(config: GPT2Config, layerIdx: number) {
@@ -92,7 +110,12 @@ export class GPT2Block extends Module {
   }
 
   /** `[b, t, D] → [b, t, D]` and the layer's cache entry. */
-  forward(x: tf.Tensor, context: DecoderLayerContext, past?: LayerKV): { hidden: tf.Tensor; present: LayerKV } {
+  forward(x: tf.Tensor, context: DecoderLayerContext, past?: LayerKV): {
+    /** Block output `[batch, tokens, D]`. */
+    hidden: tf.Tensor;
+    /** The layer's next cache entry: `past` plus these tokens' keys and values, each `[batch, past + tokens, D]`. */
+    present: LayerKV;
+  } {
     return tf.tidy(() => {
       const { output, present } = this.attn.forward(this.ln_1.forward(x), context, past);
       const h = tf.add(x, output);
@@ -110,9 +133,13 @@ export class GPT2Block extends Module {
  * ```
  */
 export class GPT2Model extends Module {
+  /** Token embeddings, `weight` `[vocabSize, nEmbd]`. */
   readonly wte: Embedding;
+  /** Learned absolute position embeddings, `weight` `[nPositions, nEmbd]`. */
   readonly wpe: Embedding;
+  /** The `nLayer` blocks, in order. */
   readonly h: ModuleList<GPT2Block>;
+  /** Final LayerNorm after the last block. */
   readonly ln_f: LayerNorm;
 
   constructor(config: GPT2Config) {
@@ -139,10 +166,15 @@ export class GPT2Model extends Module {
 export class GPT2LMHeadModel extends CausalLM {
   readonly hfClass = 'GPT2LMHeadModel';
   readonly info: CausalLMInfo;
+  /** The GPT-2 body (state-dict prefix `transformer.`). */
   readonly transformer: GPT2Model;
+  /** Untied LM head `[nEmbd → vocabSize]`, no bias; `null` when `tieWordEmbeddings` (logits then use `wte`). */
   readonly lm_head: Linear | null;
 
-  constructor(readonly config: GPT2Config) {
+  constructor(
+    /** The model config. */
+    readonly config: GPT2Config,
+  ) {
     super();
     this.transformer = this.registerModule('transformer', new GPT2Model(config));
     this.lm_head = config.tieWordEmbeddings ? null : this.registerModule('lm_head', new Linear({ inFeatures: config.nEmbd, outFeatures: config.vocabSize, bias: false }));

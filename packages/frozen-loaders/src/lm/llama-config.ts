@@ -3,25 +3,41 @@ import { readActivation, type ActivationName } from './activation';
 
 /** A LLaMA-family `config.json` (model_type `llama`), camelCased, with defaults filled in. */
 export interface LlamaConfig {
+  /** `model_type`: always `llama`. */
   modelType: 'llama';
+  /** `vocab_size`: number of token ids (rows of `embed_tokens`). */
   vocabSize: number;
+  /** `hidden_size`: width of the residual stream. */
   hiddenSize: number;
+  /** `intermediate_size`: MLP width (output of `gate_proj` and `up_proj`). */
   intermediateSize: number;
+  /** `num_hidden_layers`: number of decoder layers. */
   numHiddenLayers: number;
+  /** `num_attention_heads`: number of query heads. */
   numAttentionHeads: number;
   /** Grouped-query attention when fewer than `numAttentionHeads` (default: equal). */
   numKeyValueHeads: number;
   /** Default: `hiddenSize / numAttentionHeads`. */
   headDim: number;
+  /** `max_position_embeddings`: context length the model was trained for (not enforced: RoPE has no position table). Default: `2048`. */
   maxPositionEmbeddings: number;
+  /** `rms_norm_eps`: epsilon of every RMSNorm. Default: `1e-6`. */
   rmsNormEps: number;
+  /** `rope_theta` (or the `rope_theta` inside `rope_scaling` / `rope_parameters`): RoPE base θ. Default: `10000`. */
   ropeTheta: number;
+  /** `hidden_act`: activation of the gated MLP. Default: `silu`. */
   hiddenAct: ActivationName;
+  /** `attention_bias`: biases on `q_proj`, `k_proj`, `v_proj` and `o_proj`. Default: `false`. */
   attentionBias: boolean;
+  /** `mlp_bias`: biases on `gate_proj`, `up_proj` and `down_proj`. Default: `false`. */
   mlpBias: boolean;
+  /** `tie_word_embeddings`: the LM head reuses `embed_tokens` (no `lm_head.weight`). Default: `false`. */
   tieWordEmbeddings: boolean;
+  /** `bos_token_id` (`undefined` when absent or `null`). */
   bosTokenId?: number;
+  /** `eos_token_id` as a list (empty when absent). */
   eosTokenIds: number[];
+  /** `pad_token_id` (`undefined` when absent or `null`). */
   padTokenId?: number;
 }
 

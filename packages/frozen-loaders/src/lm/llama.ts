@@ -18,12 +18,19 @@ import { tiedLogits } from './tied-logits';
  * ```
  */
 export class LlamaAttention extends Module {
+  /** Query projection `[hiddenSize → numAttentionHeads·headDim]` (bias if `attentionBias`). */
   readonly q_proj: Linear;
+  /** Key projection `[hiddenSize → numKeyValueHeads·headDim]` (bias if `attentionBias`). */
   readonly k_proj: Linear;
+  /** Value projection `[hiddenSize → numKeyValueHeads·headDim]` (bias if `attentionBias`). */
   readonly v_proj: Linear;
+  /** Output projection `[numAttentionHeads·headDim → hiddenSize]` (bias if `attentionBias`). */
   readonly o_proj: Linear;
 
-  constructor(readonly config: LlamaConfig) {
+  constructor(
+    /** The model config (heads, `headDim`, `ropeTheta`, `attentionBias`). */
+    readonly config: LlamaConfig,
+  ) {
     super();
     const { hiddenSize: d, headDim, numAttentionHeads: h, numKeyValueHeads: kv, attentionBias: bias } = config;
     this.q_proj = this.registerModule('q_proj', new Linear({ inFeatures: d, outFeatures: h * headDim, bias }));
@@ -33,7 +40,12 @@ export class LlamaAttention extends Module {
   }
 
   /** `[b, t, D]` → `[b, t, D]` and the layer's cache entry (rotated keys). */
-  forward(x: tf.Tensor, context: DecoderLayerContext, past?: LayerKV): { output: tf.Tensor; present: LayerKV } {
+  forward(x: tf.Tensor, context: DecoderLayerContext, past?: LayerKV): {
+    /** Attention output after `o_proj` `[batch, tokens, D]`. */
+    output: tf.Tensor;
+    /** The layer's next cache entry: `past` plus these tokens' rotated keys and values, each `[batch, past + tokens, numKeyValueHeads·headDim]`. */
+    present: LayerKV;
+  } {
     const { numAttentionHeads: heads, numKeyValueHeads: kvHeads, headDim, ropeTheta } = this.config;
     return tf.tidy(() => {
       // A context from CausalLM.forward carries the tables; one from core's runDecoder does not.
@@ -55,11 +67,17 @@ export class LlamaAttention extends Module {
  * ```
  */
 export class LlamaMLP extends Module {
+  /** Gate projection `[hiddenSize → intermediateSize]`, passed through `hiddenAct` (bias if `mlpBias`). */
   readonly gate_proj: Linear;
+  /** Up projection `[hiddenSize → intermediateSize]`, multiplied by the activated gate (bias if `mlpBias`). */
   readonly up_proj: Linear;
+  /** Down projection `[intermediateSize → hiddenSize]` (bias if `mlpBias`). */
   readonly down_proj: Linear;
 
-  constructor(readonly config: LlamaConfig) {
+  constructor(
+    /** The model config (`hiddenSize`, `intermediateSize`, `hiddenAct`, `mlpBias`). */
+    readonly config: LlamaConfig,
+  ) {
     super();
     const { hiddenSize: d, intermediateSize: i, mlpBias: bias } = config;
     this.gate_proj = this.registerModule('gate_proj', new Linear({ inFeatures: d, outFeatures: i, bias }));
@@ -84,9 +102,13 @@ export class LlamaMLP extends Module {
  * ```
  */
 export class LlamaDecoderLayer extends Module {
+  /** The layer's causal self-attention. */
   readonly self_attn: LlamaAttention;
+  /** The layer's gated MLP. */
   readonly mlp: LlamaMLP;
+  /** RMSNorm before the attention (`[hiddenSize]`, eps `rmsNormEps`). */
   readonly input_layernorm: RMSNorm;
+  /** RMSNorm before the MLP (`[hiddenSize]`, eps `rmsNormEps`). */
   readonly post_attention_layernorm: RMSNorm;
 
   constructor(config: LlamaConfig) {
@@ -98,7 +120,12 @@ export class LlamaDecoderLayer extends Module {
   }
 
   /** `[b, t, D] → [b, t, D]` and the layer's cache entry. */
-  forward(x: tf.Tensor, context: DecoderLayerContext, past?: LayerKV): { hidden: tf.Tensor; present: LayerKV } {
+  forward(x: tf.Tensor, context: DecoderLayerContext, past?: LayerKV): {
+    /** Layer output `[batch, tokens, D]`. */
+    hidden: tf.Tensor;
+    /** The layer's next cache entry: `past` plus these tokens' rotated keys and values, each `[batch, past + tokens, numKeyValueHeads·headDim]`. */
+    present: LayerKV;
+  } {
     return tf.tidy(() => {
       const a = this.self_attn.forward(this.input_layernorm.forward(x), context, past);
       const h = tf.add(x, a.output);
@@ -116,8 +143,11 @@ export class LlamaDecoderLayer extends Module {
  * ```
  */
 export class LlamaModel extends Module {
+  /** Token embeddings, `weight` `[vocabSize, hiddenSize]`. */
   readonly embed_tokens: Embedding;
+  /** The `numHiddenLayers` decoder layers, in order. */
   readonly layers: ModuleList<LlamaDecoderLayer>;
+  /** Final RMSNorm after the last layer. */
   readonly norm: RMSNorm;
 
   constructor(config: LlamaConfig) {
@@ -142,10 +172,15 @@ export class LlamaModel extends Module {
 export class LlamaForCausalLM extends CausalLM {
   readonly hfClass = 'LlamaForCausalLM';
   readonly info: CausalLMInfo;
+  /** The LLaMA body (state-dict prefix `model.`). */
   readonly model: LlamaModel;
+  /** Untied LM head `[hiddenSize → vocabSize]`, no bias; `null` when `tieWordEmbeddings` (logits then use `embed_tokens`). */
   readonly lm_head: Linear | null;
 
-  constructor(readonly config: LlamaConfig) {
+  constructor(
+    /** The model config. */
+    readonly config: LlamaConfig,
+  ) {
     super();
     this.model = this.registerModule('model', new LlamaModel(config));
     this.lm_head = config.tieWordEmbeddings

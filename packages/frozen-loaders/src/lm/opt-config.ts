@@ -3,11 +3,17 @@ import { readActivation, type ActivationName } from './activation';
 
 /** An OPT `config.json` (model_type `opt`), camelCased, with defaults filled in. */
 export interface OPTConfig {
+  /** `model_type`: always `opt`. */
   modelType: 'opt';
+  /** `vocab_size`: number of token ids (rows of `embed_tokens`). */
   vocabSize: number;
+  /** `hidden_size`: width of the residual stream. */
   hiddenSize: number;
+  /** `num_hidden_layers`: number of decoder layers. */
   numHiddenLayers: number;
+  /** `ffn_dim`: MLP width (output of `fc1`). */
   ffnDim: number;
+  /** `num_attention_heads`: number of attention heads; divides `hiddenSize`. */
   numAttentionHeads: number;
   /** Positions; the table has `maxPositionEmbeddings + 2` rows. */
   maxPositionEmbeddings: number;
@@ -15,13 +21,21 @@ export interface OPTConfig {
   wordEmbedProjDim: number;
   /** Pre-LN (`true`, most OPT sizes) or post-LN (opt-350m). */
   doLayerNormBefore: boolean;
+  /** `_remove_final_layer_norm`: drop the decoder's `final_layer_norm` (only pre-LN models have one). Default: `false`. */
   removeFinalLayerNorm: boolean;
+  /** `activation_function`: MLP activation. Default: `relu`. */
   activationFunction: ActivationName;
+  /** `enable_bias`: biases on the attention projections, `fc1` and `fc2`. Default: `true`. */
   enableBias: boolean;
+  /** `layer_norm_elementwise_affine`: LayerNorms have a learned `weight` and `bias`. Default: `true`. */
   layerNormElementwiseAffine: boolean;
+  /** `tie_word_embeddings`: the LM head reuses `embed_tokens` (no `lm_head.weight`). Default: `true`. */
   tieWordEmbeddings: boolean;
+  /** `bos_token_id` (`undefined` when absent or `null`). */
   bosTokenId?: number;
+  /** `eos_token_id` as a list (empty when absent). */
   eosTokenIds: number[];
+  /** `pad_token_id` (`undefined` when absent or `null`). */
   padTokenId?: number;
 }
 

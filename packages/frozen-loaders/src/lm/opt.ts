@@ -18,12 +18,19 @@ export const OPT_POSITION_OFFSET = 2;
  * ```
  */
 export class OPTAttention extends Module {
+  /** Query projection `[hiddenSize → hiddenSize]` (bias if `enableBias`); the logits are scaled by `headDim^-0.5`. */
   readonly q_proj: Linear;
+  /** Key projection `[hiddenSize → hiddenSize]` (bias if `enableBias`). */
   readonly k_proj: Linear;
+  /** Value projection `[hiddenSize → hiddenSize]` (bias if `enableBias`). */
   readonly v_proj: Linear;
+  /** Output projection `[hiddenSize → hiddenSize]` (bias if `enableBias`). */
   readonly out_proj: Linear;
 
-  constructor(readonly config: OPTConfig) {
+  constructor(
+    /** The model config (`hiddenSize`, `numAttentionHeads`, `enableBias`). */
+    readonly config: OPTConfig,
+  ) {
     super();
     const d = config.hiddenSize;
     const lin = () => new Linear({ inFeatures: d, outFeatures: d, bias: config.enableBias });
@@ -35,7 +42,12 @@ export class OPTAttention extends Module {
   }
 
   /** `[b, t, D]` → `[b, t, D]` and the layer's cache entry. */
-  forward(x: tf.Tensor, context: DecoderLayerContext, past?: LayerKV): { output: tf.Tensor; present: LayerKV } {
+  forward(x: tf.Tensor, context: DecoderLayerContext, past?: LayerKV): {
+    /** Attention output after `out_proj` `[batch, tokens, D]`. */
+    output: tf.Tensor;
+    /** The layer's next cache entry: `past` plus these tokens' keys and values, each `[batch, past + tokens, D]`. */
+    present: LayerKV;
+  } {
     return tf.tidy(() => {
       const { output, present } = cachedSelfAttention(this.q_proj.forward(x), this.k_proj.forward(x), this.v_proj.forward(x), {
         heads: this.config.numAttentionHeads,
@@ -56,13 +68,21 @@ export class OPTAttention extends Module {
  * ```
  */
 export class OPTDecoderLayer extends Module {
+  /** The layer's causal self-attention. */
   readonly self_attn: OPTAttention;
+  /** LayerNorm of the attention sub-block: before it (pre-LN) or after its residual add (post-LN). */
   readonly self_attn_layer_norm: LayerNorm;
+  /** MLP up projection `[hiddenSize → ffnDim]` (bias if `enableBias`). */
   readonly fc1: Linear;
+  /** MLP down projection `[ffnDim → hiddenSize]` (bias if `enableBias`). */
   readonly fc2: Linear;
+  /** LayerNorm of the MLP sub-block: before it (pre-LN) or after its residual add (post-LN). */
   readonly final_layer_norm: LayerNorm;
 
-  constructor(readonly config: OPTConfig) {
+  constructor(
+    /** The model config (`doLayerNormBefore` picks pre-LN or post-LN). */
+    readonly config: OPTConfig,
+  ) {
     super();
     const d = config.hiddenSize;
     const ln = () => new LayerNorm({ dim: d, elementwiseAffine: config.layerNormElementwiseAffine });
@@ -74,7 +94,12 @@ export class OPTDecoderLayer extends Module {
   }
 
   /** `[b, t, D] → [b, t, D]` and the layer's cache entry. */
-  forward(x: tf.Tensor, context: DecoderLayerContext, past?: LayerKV): { hidden: tf.Tensor; present: LayerKV } {
+  forward(x: tf.Tensor, context: DecoderLayerContext, past?: LayerKV): {
+    /** Layer output `[batch, tokens, D]`. */
+    hidden: tf.Tensor;
+    /** The layer's next cache entry: `past` plus these tokens' keys and values, each `[batch, past + tokens, D]`. */
+    present: LayerKV;
+  } {
     const pre = this.config.doLayerNormBefore;
     return tf.tidy(() => {
       const a = this.self_attn.forward(pre ? this.self_attn_layer_norm.forward(x) : x, context, past);
@@ -97,11 +122,17 @@ export class OPTDecoderLayer extends Module {
  * ```
  */
 export class OPTDecoder extends Module {
+  /** Token embeddings, `weight` `[vocabSize, wordEmbedProjDim]`. */
   readonly embed_tokens: Embedding;
+  /** Learned position embeddings, `weight` `[maxPositionEmbeddings + 2, hiddenSize]`; position `p` uses row `p + 2`. */
   readonly embed_positions: Embedding;
+  /** `[hiddenSize → wordEmbedProjDim]`, no bias, applied after the final norm; `null` when the two widths are equal. */
   readonly project_out: Linear | null;
+  /** `[wordEmbedProjDim → hiddenSize]`, no bias, applied to the input embeddings before positions are added; `null` when the two widths are equal. */
   readonly project_in: Linear | null;
+  /** LayerNorm after the last layer; `null` for post-LN models or when `removeFinalLayerNorm`. */
   readonly final_layer_norm: LayerNorm | null;
+  /** The `numHiddenLayers` decoder layers, in order. */
   readonly layers: ModuleList<OPTDecoderLayer>;
 
   constructor(config: OPTConfig) {
@@ -133,6 +164,7 @@ export class OPTDecoder extends Module {
  * ```
  */
 export class OPTModel extends Module {
+  /** The decoder (state-dict prefix `decoder.`). */
   readonly decoder: OPTDecoder;
 
   constructor(config: OPTConfig) {
@@ -157,10 +189,15 @@ export class OPTModel extends Module {
 export class OPTForCausalLM extends CausalLM {
   readonly hfClass = 'OPTForCausalLM';
   readonly info: CausalLMInfo;
+  /** The OPT body (state-dict prefix `model.`; the decoder's keys are `model.decoder.*`). */
   readonly model: OPTModel;
+  /** Untied LM head `[wordEmbedProjDim → vocabSize]`, no bias; `null` when `tieWordEmbeddings` (logits then use `embed_tokens`). */
   readonly lm_head: Linear | null;
 
-  constructor(readonly config: OPTConfig) {
+  constructor(
+    /** The model config. */
+    readonly config: OPTConfig,
+  ) {
     super();
     this.model = this.registerModule('model', new OPTModel(config));
     this.lm_head = config.tieWordEmbeddings

@@ -20,7 +20,9 @@ export interface RMSNormArgs {
  * ```
  */
 export class RMSNorm extends Module {
+  /** Size of the normalised (last) dimension; `weight` is `[dim]`. */
   readonly dim: number;
+  /** Added to the mean square before the reciprocal square root. Default: `1e-6`. */
   readonly eps: number;
 
   constructor(args: RMSNormArgs) {

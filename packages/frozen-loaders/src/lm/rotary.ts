@@ -3,12 +3,15 @@ import type { DecoderLayerContext } from '@vlm/core';
 
 /** `cos` and `sin` of the rotary angles, each `[batch, tokens, headDim]`. */
 export interface RotaryCosSin {
+  /** Cosines of the rotary angles `[batch, tokens, headDim]` (float32). */
   cos: tf.Tensor;
+  /** Sines of the rotary angles `[batch, tokens, headDim]` (float32). */
   sin: tf.Tensor;
 }
 
 /** A decoder layer context that also carries precomputed rotary tables (built once per pass). */
 export interface RotaryLayerContext extends DecoderLayerContext {
+  /** Rotary tables for this pass's `positionIds` (set by `LlamaForCausalLM`); when absent, each attention layer computes them. */
   rotary?: RotaryCosSin;
 }
 

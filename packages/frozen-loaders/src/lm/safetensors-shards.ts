@@ -13,12 +13,20 @@ export type WeightFiles =
   | WeightFileBytes
   | WeightFileBytes[]
   | Record<string, WeightFileBytes>
-  | { index: unknown; shards: Record<string, WeightFileBytes> };
+  | {
+      /** `model.safetensors.index.json` (object, text or bytes), or `undefined` for none. */
+      index: unknown;
+      /** The shard files' bytes, by file name. */
+      shards: Record<string, WeightFileBytes>;
+    };
 
 /** One validated shard: its name, bytes and parsed header. */
 export interface CheckedShard {
+  /** File name: as given or as the index names it; `model.safetensors` or `shard <i>` for unnamed files. */
   name: string;
+  /** The whole file's bytes (header and tensor data). */
   bytes: Uint8Array;
+  /** The parsed safetensors header: each tensor's dtype, shape and data offsets, plus `__metadata__`. */
   header: SafetensorsHeader;
 }
 
