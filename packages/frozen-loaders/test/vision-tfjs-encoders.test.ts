@@ -167,10 +167,16 @@ describe('GraphModelEncoder: a real GraphModel cut at a node', () => {
 
 describe("nsfwjs' bundled MobileNetV2 (offline)", () => {
   let enc: VisionEncoder & LayersModelEncoder;
+  let beforeLoad = 0;
   beforeAll(async () => {
+    beforeLoad = tf.memory().numTensors;
     enc = await loadNsfwjsMobileNetV2Encoder();
   }, 120_000);
-  afterAll(() => enc?.dispose());
+  afterAll(() => {
+    enc?.dispose();
+    // loading and disposing the encoder leaves nothing behind (nsfwjs' own scalar included)
+    expect(tf.memory().numTensors).toBe(beforeLoad);
+  });
 
   test('cut at block_13_expand_relu, 2×2 pooled: [b, 49, 576]; frozen; no leaks', () => {
     expect(enc.numTokens).toBe(49);

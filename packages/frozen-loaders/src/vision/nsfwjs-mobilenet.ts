@@ -34,7 +34,7 @@ export const NSFWJS_MOBILENET_V2_LAYER = 'block_13_expand_relu';
  * ```
  */
 export async function loadNsfwjsMobileNetV2Encoder(options: NsfwjsMobileNetV2Options = {}): Promise<LayersModelEncoder> {
-  type Nsfwjs = { load(name: string): Promise<{ model: unknown }> };
+  type Nsfwjs = { load(name: string): Promise<{ model: unknown; normalizationOffset?: { dispose(): void } }> };
   let nsfwjs: Nsfwjs;
   try {
     const mod = (await import('nsfwjs')) as unknown as Nsfwjs & { default?: Nsfwjs };
@@ -43,6 +43,8 @@ export async function loadNsfwjsMobileNetV2Encoder(options: NsfwjsMobileNetV2Opt
     throw new Error(`loadNsfwjsMobileNetV2Encoder: could not import 'nsfwjs' (an optional peer dependency: npm install nsfwjs@^4.4.0): ${(e as Error).message}`);
   }
   const loaded = await nsfwjs.load('MobileNetV2');
+  // Only the network is used (preprocessing is ours): free the scalar nsfwjs keeps for its own.
+  loaded.normalizationOffset?.dispose();
   const model = loaded.model as tfl.LayersModel;
   if (typeof (model as { getLayer?: unknown }).getLayer !== 'function') {
     throw new Error("loadNsfwjsMobileNetV2Encoder: nsfwjs' MobileNetV2 did not load as a LayersModel");
