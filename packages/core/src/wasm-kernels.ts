@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 // The parts of the wasm backend (`BackendWasm`) the kernels below use.
 interface WasmBackendLike {
+  incRef(dataId: tf.DataId): void;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
@@ -47,9 +48,10 @@ function sliceInPlace(x: tf.TensorInfo, begin: number[], size: number[], backend
 let installed = false;
 
 /**
- * Replaces the wasm backend's `Slice`, `Unpack` and `SplitV` kernels with ones that read the
- * input in place instead of copying all of it per output (same results, bit for bit; strings
- * still go to the stock kernels). Idempotent and cheap; `@vlm/core` calls it on its hot paths
+ * Replaces four wasm backend kernels with copy-free ones (same results, bit for bit; strings
+ * still go to the stock kernels): `Slice`, `Unpack` and `SplitV` read the input in place
+ * instead of copying all of it per output, and `Identity` (`tf.clone`, and the tape saving
+ * every tensor a gradient needs) shares the data as the cpu backend does instead of copying. Idempotent and cheap; `@vlm/core` calls it on its hot paths
  * when the active backend is wasm, so calling it yourself is only needed to speed up your own
  * `tf.slice`/`tf.unstack`/`tf.split` calls before the first `@vlm` op runs.
  *
@@ -65,11 +67,12 @@ let installed = false;
 export function installFastWasmKernels(): void {
   if (installed) return;
   const stock = {
+    Identity: tf.getKernel('Identity', 'wasm'),
     Slice: tf.getKernel('Slice', 'wasm'),
     Unpack: tf.getKernel('Unpack', 'wasm'),
     SplitV: tf.getKernel('SplitV', 'wasm'),
   };
-  if (!stock.Slice || !stock.Unpack || !stock.SplitV) return;
+  if (!Object.values(stock).every(Boolean)) return;
   installed = true;
   const replace = (kernelName: keyof typeof stock, kernelFunc: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]) => {
     const fallback = stock[kernelName]!.kernelFunc as unknown as (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
@@ -80,6 +83,15 @@ export function installFastWasmKernels(): void {
       kernelFunc: ((args: KernelArgs) => (Object.values(args.inputs)[0]!.dtype === 'string' ? fallback(args) : kernelFunc(args))) as unknown as tf.KernelFunc,
     });
   };
+  // Identity (what tf.clone runs, and what the tape runs to save every tensor a gradient
+  // needs) shares the data, as the cpu backend's does, instead of copying it: tensors are
+  // immutable and the backend reference-counts data. The copies were the weights (again)
+  // and every saved activation of every training step.
+  replace('Identity', ({ inputs, backend }) => {
+    const x = inputs.x!;
+    (backend as WasmBackendLike).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  });
   replace('Slice', ({ inputs, attrs, backend }) => {
     const x = inputs.x!;
     const [begin, size] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs!.begin as number[], attrs!.size as number[]);

@@ -85,7 +85,7 @@ describe('matMul2d and linear: plain-matMul gradients', () => {
   });
 });
 
-describe('fast wasm Slice / Unpack / SplitV kernels', () => {
+describe('fast wasm Identity / Slice / Unpack / SplitV kernels', () => {
   test('equal the reference slicing on every layout, bit for bit, and leak nothing', async () => {
     await onWasmBackend(() => {
       installFastWasmKernels();
@@ -112,6 +112,12 @@ describe('fast wasm Slice / Unpack / SplitV kernels', () => {
           expect(split[1]!.arraySync()).toEqual(tf.slice(x, x.shape.map((_, j) => (j === axis ? 1 : 0)), x.shape.map((d, j) => (j === axis ? d - 1 : d))).arraySync());
         }
         expect(tf.slice(x, [0, 0, 1, 0], [3, 4, 0, 6]).shape).toEqual([3, 4, 0, 6]);
+        // Identity shares the data: a clone outlives its source and reads the same values.
+        const src = rand([3, 4], 7);
+        const copy = tf.clone(src);
+        const values = Array.from(src.dataSync());
+        src.dispose();
+        expect(Array.from(copy.dataSync())).toEqual(values);
         const ints = tf.tensor2d([[1, 2, 3], [4, 5, 6]], undefined, 'int32');
         expect(tf.unstack(ints, 1).map((t) => t.arraySync())).toEqual([[1, 4], [2, 5], [3, 6]]);
         const bools = tf.tensor2d([[true, false], [false, true]], undefined, 'bool');

@@ -1,6 +1,6 @@
 /**
  * pnpm bench [--backend wasm|cpu|webgpu] [--quick] [--only NAME[,NAME...]] [--modes infer,train]
- *            [--iters N] [--warmup N] [--micro-batch N] [--vs-torch] [--torch-script PATH]
+ *            [--iters N] [--warmup N] [--micro-batch N] [--workers N [--verify]] [--vs-torch] [--torch-script PATH]
  *
  * Times the bridges on the configurations of the PyTorch reference `bench_torch.py`: one JSON
  * line per (configuration, mode) on stdout, with the PyTorch script's fields plus `backend`,
@@ -9,13 +9,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { selectBackend, type BackendName } from '@vlm/core';
+import { microBatchGrads, selectBackend, type BackendName } from '@vlm/core';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONFIG_NAMES, benchConfigs, type ConfigName } from './configs';
-import { prepareStep, type Mode } from './run';
+import { CONFIG_NAMES, benchConfigs, type BenchCase, type ConfigName } from './configs';
+import { batchSlice, prepareStep, type Mode } from './run';
+import { prepareWorkerStep, type WorkerGroup } from './workers';
 import { round3, timeIt } from './measure';
 
 const USAGE = `usage: pnpm bench [--backend wasm|cpu|webgpu] [--quick] [--only NAME[,NAME...]] [--modes infer,train]
@@ -33,6 +34,10 @@ interface Options {
   microBatch: number;
   vsTorch: boolean;
   torchScript: string;
+  /** Worker threads splitting the batch (0 = run on the main thread). */
+  workers: number;
+  /** With workers: check their output / summed gradients against the main thread (always with --quick). */
+  verify: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -45,6 +50,8 @@ function parseArgs(argv: string[]): Options {
     warmup: 2,
     microBatch: 0,
     vsTorch: false,
+    workers: 0,
+    verify: false,
     torchScript: resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/reference/bench_torch.py'),
   };
   const int = (name: string, v: string | undefined, min: number) => {
@@ -86,6 +93,12 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--micro-batch':
         o.microBatch = int('--micro-batch', value(), 1);
+        break;
+      case '--workers':
+        o.workers = int('--workers', value(), 0);
+        break;
+      case '--verify':
+        o.verify = true;
         break;
       case '--vs-torch':
         o.vsTorch = true;
@@ -132,19 +145,45 @@ interface Record_ {
 }
 
 /**
- * Default train micro-batch per configuration on wasm at full size: the largest that keeps the
- * backward inside one 4 GB wasm32 heap (everything else trains the whole batch at once).
+ * Default train micro-batch on wasm at full size: 4 where a whole batch of 8 needs more than
+ * 3 GB of the 4 GB wasm32 heap (measured peaks at B=8: perceiver_seed > 4 GB, crashes;
+ * perceiver_flamingo 3.6 GB, qformer 3.5 GB, qformer_proj 3.6 GB; xattn_flamingo 2.3 GB,
+ * xattn_seed 1.0 GB), else the whole batch.
  */
 function defaultMicroBatch(o: Options, name: ConfigName, mode: Mode): number {
   if (o.microBatch) return o.microBatch;
   if (o.quick || o.backend !== 'wasm' || mode !== 'train') return Number.MAX_SAFE_INTEGER;
-  return name === 'perceiver_seed' || name === 'perceiver_flamingo' ? 4 : Number.MAX_SAFE_INTEGER;
+  return name.startsWith('xattn') ? Number.MAX_SAFE_INTEGER : 4;
 }
 
 /** The wasm heap's size in MB (its high-water mark), on the wasm backend. */
 function heapMb(): { wasm_heap_mb?: number } {
   const heap = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8;
   return heap ? { wasm_heap_mb: Math.round(heap.length / 2 ** 20) } : {};
+}
+
+/**
+ * Checks the workers' last result against the same computation on the main thread: the
+ * output (infer) or the gradients summed over workers (train), within 1e-4 of the largest value.
+ */
+function verifyWorkers(c: BenchCase, mode: Mode, mb: number, group: WorkerGroup) {
+  const params = c.model.parameters();
+  const ref = tf.tidy(() => {
+    if (mode === 'infer') return c.forward(c.inputs).dataSync() as Float32Array;
+    const out = c.forward(batchSlice(c.inputs, 0, 1));
+    const w = tf.randomNormal([c.inputs[0]!.shape[0]!, ...out.shape.slice(1)], 0, 1, 'float32', 7);
+    const { grads } = microBatchGrads(([w_, ...xs]) => tf.sum(tf.mul(c.forward(xs), w_!)), [w, ...c.inputs], mb, params);
+    return tf.concat(params.map((p) => tf.reshape(grads[p.name]!, [-1]))).dataSync() as Float32Array;
+  });
+  const got = mode === 'infer' ? group.output : group.grads;
+  let scale = 0;
+  let diff = 0;
+  for (let i = 0; i < ref.length; i++) {
+    scale = Math.max(scale, Math.abs(ref[i]!));
+    diff = Math.max(diff, Math.abs(ref[i]! - got[i]!));
+  }
+  if (!(diff <= 1e-4 * scale + 1e-6)) throw new Error(`workers disagree with the main thread: max |diff| ${diff} (max |value| ${scale})`);
+  log(`  workers verified: max |diff| ${diff.toExponential(2)} of max |value| ${scale.toExponential(2)}`);
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -177,7 +216,7 @@ async function main() {
   const torch = o.vsTorch ? runTorch(o) : null;
   await selectBackend([o.backend]);
   const tfjsVersion = tf.version_core;
-  log(`bench: backend ${tf.getBackend()}, ${o.quick ? 'quick' : 'full-size'} shapes, ${o.warmup} warm-up + ${o.iters} timed runs`);
+  log(`bench: backend ${tf.getBackend()}${o.workers ? ` × ${o.workers} worker threads` : ''}, ${o.quick ? 'quick' : 'full-size'} shapes, ${o.warmup} warm-up + ${o.iters} timed runs`);
   const records: Record_[] = [];
   const failures: string[] = [];
   let passed = 0;
@@ -196,9 +235,25 @@ async function main() {
       const before = tf.memory().numTensors;
       const mb = defaultMicroBatch(o, cfg.name, mode);
       try {
-        const step = prepareStep(c, mode, mb);
-        const t = await timeIt(step.run, o.warmup, o.iters);
-        step.dispose();
+        let workerLeak = '';
+        let workerHeap = 0;
+        let t;
+        if (o.workers > 0) {
+          const B = c.inputs[0]!.shape[0]!;
+          const outShape = tf.tidy(() => [B, ...c!.forward(batchSlice(c!.inputs, 0, 1)).shape.slice(1)]);
+          const step = await prepareWorkerStep(c, mode, o.workers, { backend: o.backend, quick: o.quick, microBatch: Math.min(mb, B), outShape });
+          const w0 = step.group.numTensors();
+          t = await timeIt(step.run, o.warmup, o.iters);
+          const w1 = step.group.numTensors();
+          workerHeap = step.group.heapMb();
+          if (o.quick || o.verify) verifyWorkers(c, mode, Math.min(mb, B), step.group);
+          await step.dispose();
+          if (w1.some((n, i) => n !== w0[i])) workerLeak = `worker tensors ${w0.join('/')} → ${w1.join('/')}`;
+        } else {
+          const step = prepareStep(c, mode, mb);
+          t = await timeIt(step.run, o.warmup, o.iters);
+          await step.dispose();
+        }
         const after = tf.memory().numTensors;
         const flops = mode === 'train' ? 3 * c.flops : c.flops;
         const B = c.inputs[0]!.shape[0]!;
@@ -212,23 +267,23 @@ async function main() {
           gflops: Math.round((flops / (t.median * 1e-3) / 1e9) * 100) / 100,
           torch_version: null,
           tfjs_version: tfjsVersion,
-          threads: 1,
+          threads: Math.max(1, o.workers),
           iters: o.iters,
           warmup: o.warmup,
           quick: o.quick,
           other_procs_cores: t.otherProcsCores,
           shapes: c.shapes,
           backend: tf.getBackend(),
-          workers: 0,
+          workers: o.workers,
           micro_batch: Math.min(mb, B),
           numTensorsBefore: before,
           numTensorsAfter: after,
-          ...heapMb(),
+          ...(workerHeap ? { wasm_heap_mb: workerHeap } : heapMb()),
         };
         records.push(rec);
         process.stdout.write(`${JSON.stringify(rec)}\n`);
         log(`${cfg.name.padEnd(19)} ${mode.padEnd(6)} ${rec.median_ms.toFixed(1).padStart(10)} ms  (${rec.min_ms.toFixed(1)}–${rec.max_ms.toFixed(1)})  ${rec.gflops} GFLOP/s  other cores ${rec.other_procs_cores}${rec.wasm_heap_mb ? `  heap ${rec.wasm_heap_mb} MB` : ''}`);
-        if (after !== before) failures.push(`${cfg.name} ${mode}: ${after - before} tensor(s) leaked`);
+        if (after !== before || workerLeak) failures.push(`${cfg.name} ${mode}: ${after - before} tensor(s) leaked ${workerLeak}`);
         else passed++;
       } catch (e) {
         failures.push(`${cfg.name} ${mode}: ${(e as Error).stack ?? e}`);
@@ -242,7 +297,7 @@ async function main() {
   if (torch) printVsTorch(records, torch);
   for (const f of failures) log(`FAIL ${f}`);
   log(`total ${((performance.now() - t0) / 1e3).toFixed(1)}s`);
-  log(`bench (${o.backend}${o.quick ? ', quick' : ''}): ${passed} passed, ${failures.length} failed`);
+  log(`bench (${o.backend}${o.quick ? ', quick' : ''}${o.workers ? `, ${o.workers} workers` : ''}): ${passed} passed, ${failures.length} failed`);
   process.exit(failures.length ? 1 : 0);
 }
 

@@ -14,7 +14,7 @@ export function batchSlice(inputs: tf.Tensor[], start: number, size: number): tf
 /** A prepared step: `run` does one timed iteration, `dispose` frees what `prepare` made. */
 export interface Step {
   run: () => Promise<void>;
-  dispose: () => void;
+  dispose: () => void | Promise<void>;
 }
 
 /**
