@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
-import { Linear, installFastWasmKernels, linear, matMul2d, microBatchGrads, scaledDotProductAttention } from '@vlm/core';
+import { Linear, installFastWasmKernels, linear, linear2d, matMul2d, microBatchGrads, scaledDotProductAttention } from '@vlm/core';
 
 const rand = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
 
@@ -82,6 +82,28 @@ describe('matMul2d and linear: plain-matMul gradients', () => {
     const expected = tf.tidy(() => tf.matMul(tf.transpose(x), tf.ones([6, 4])));
     expect(maxAbsDiff(grad!, expected)).toBeLessThanOrEqual(1e-5);
     tf.dispose([grad!, expected, x, k]);
+  });
+});
+
+describe('linear2d on wasm: a kernel over 64 MB in column blocks', () => {
+  test('equals one matMul, and its gradients are the usual ones', async () => {
+    await onWasmBackend(() => {
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        const [m, inF, outF] = [3, 4096, 4099]; // 16.8M elements, an uneven last block
+        const x = rand([m, inF], 1);
+        const k = tf.mul(rand([inF, outF], 2), 0.02);
+        const b = rand([outF], 3);
+        const ours = linear2d(x, k, b);
+        const ref = tf.add(tf.matMul(x as tf.Tensor2D, k as tf.Tensor2D), b);
+        expect(maxAbsDiff(ours, ref)).toBeLessThanOrEqual(1e-4); // values ~1, sums of 4096 terms
+        const w = rand([m, outF], 4);
+        const [dx, db] = tf.grads((xx: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(linear2d(xx, k, bb), w)))([x, b]);
+        expect(maxAbsDiff(dx!, tf.matMul(w as tf.Tensor2D, k as tf.Tensor2D, false, true))).toBeLessThanOrEqual(1e-4);
+        expect(maxAbsDiff(db!, tf.sum(w, 0))).toBe(0);
+      });
+      expect(tf.memory().numTensors).toBe(before);
+    });
   });
 });
 
