@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MASK_VALUE } from './masks';
 import { matMul2d } from './matmul';
-import { onWasm } from './wasm-kernels';
+import { onSlowMatMulWasm } from './wasm-kernels';
 
 /** Options of {@link scaledDotProductAttention}. */
 export interface AttentionOptions {
@@ -57,7 +57,7 @@ export function scaledDotProductAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tens
     throw new Error(`scaledDotProductAttention: widths ${dq} and ${v.shape[2]} must be divisible by heads=${heads}`);
   }
   const scale = options.scale ?? 1 / Math.sqrt(dq / heads);
-  const perHead = options.perHead ?? onWasm();
+  const perHead = options.perHead ?? onSlowMatMulWasm();
   return tf.tidy(() => {
     const qh = tf.mul(splitHeads(q, heads), scale); // [b, h, n, d]
     const masked = (logits: tf.Tensor) => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { onWasm } from './wasm-kernels';
+import { onSlowMatMulWasm } from './wasm-kernels';
 
 type Thunk = () => tf.Tensor;
 
@@ -68,7 +68,7 @@ export function matMul2d(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   if (a.rank !== 2 || b.rank !== 2 || a.shape[1] !== b.shape[0]) {
     throw new Error(`matMul2d: expected a [m, k] and b [k, n], got a [${a.shape}] and b [${b.shape}]`);
   }
-  const wasm = onWasm();
+  const wasm = onSlowMatMulWasm();
   return lazyGradOp(
     [a, b],
     () => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
@@ -110,7 +110,7 @@ function blockedMatMul(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null):
  * ```
  */
 export function linear2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null): tf.Tensor2D {
-  const wasm = onWasm();
+  const wasm = onSlowMatMulWasm();
   const inputs = bias ? [x, kernel, bias] : [x, kernel];
   return lazyGradOp(
     inputs,

@@ -127,3 +127,30 @@ export function onWasm(): boolean {
   installFastWasmKernels();
   return true;
 }
+
+const fastMatMulBackends = new Set<string>();
+
+/**
+ * Tells `@vlm/core` whether `backendName`'s matMul kernels run transposed and batched products
+ * at full speed (as `@vlm/native-matmul`'s do; that package calls this for you). On wasm,
+ * `@vlm/core` otherwise works around its stock matMul, whose only fast case is a 2-D product
+ * without transpose flags: explicit transposes in gradients, attention as a loop over heads,
+ * big kernels in column blocks. With fast kernels those workarounds only cost time.
+ *
+ * @example
+ * ```ts
+ * setFastMatMulBackend('wasm', true); // your own kernels are registered for 'wasm'
+ * ```
+ */
+export function setFastMatMulBackend(backendName: string, fast: boolean): void {
+  if (fast) fastMatMulBackends.add(backendName);
+  else fastMatMulBackends.delete(backendName);
+}
+
+/**
+ * Whether the active backend is stock wasm, whose matMul is only fast for 2-D products without
+ * transpose flags (the fast wasm kernels of `wasm-kernels.ts` are installed on first use).
+ */
+export function onSlowMatMulWasm(): boolean {
+  return onWasm() && !fastMatMulBackends.has('wasm');
+}

@@ -1,6 +1,7 @@
 /**
  * pnpm bench [--backend wasm|cpu|webgpu] [--quick] [--only NAME[,NAME...]] [--modes infer,train]
- *            [--iters N] [--warmup N] [--micro-batch N] [--workers N [--verify]] [--vs-torch] [--torch-script PATH]
+ *            [--iters N] [--warmup N] [--micro-batch N] [--workers N [--verify]] [--native [--threads N]]
+ *            [--vs-torch] [--torch-script PATH]
  *
  * Times the bridges on the configurations of the PyTorch reference `bench_torch.py`: one JSON
  * line per (configuration, mode) on stdout, with the PyTorch script's fields plus `backend`,
@@ -10,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { microBatchGrads, selectBackend, type BackendName } from '@vlm/core';
+import { enableNativeMatMul } from '@vlm/native-matmul';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -20,7 +22,8 @@ import { prepareWorkerStep, type WorkerGroup } from './workers';
 import { round3, timeIt } from './measure';
 
 const USAGE = `usage: pnpm bench [--backend wasm|cpu|webgpu] [--quick] [--only NAME[,NAME...]] [--modes infer,train]
-                  [--iters N] [--warmup N] [--micro-batch N] [--vs-torch] [--torch-script PATH]
+                  [--iters N] [--warmup N] [--micro-batch N] [--workers N [--verify]]
+                  [--native [--threads N]] [--vs-torch] [--torch-script PATH]
 configurations: ${CONFIG_NAMES.join(', ')}`;
 
 interface Options {
@@ -38,6 +41,10 @@ interface Options {
   workers: number;
   /** With workers: check their output / summed gradients against the main thread (always with --quick). */
   verify: boolean;
+  /** Run matMuls on @vlm/native-matmul's kernels. */
+  native: boolean;
+  /** Threads of the native matMul (0 = every CPU). */
+  threads: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -52,6 +59,8 @@ function parseArgs(argv: string[]): Options {
     vsTorch: false,
     workers: 0,
     verify: false,
+    native: false,
+    threads: 0,
     torchScript: resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/reference/bench_torch.py'),
   };
   const int = (name: string, v: string | undefined, min: number) => {
@@ -100,6 +109,12 @@ function parseArgs(argv: string[]): Options {
       case '--verify':
         o.verify = true;
         break;
+      case '--native':
+        o.native = true;
+        break;
+      case '--threads':
+        o.threads = int('--threads', value(), 1);
+        break;
       case '--vs-torch':
         o.vsTorch = true;
         break;
@@ -115,6 +130,8 @@ function parseArgs(argv: string[]): Options {
         throw new Error(`unknown option ${argv[i]}\n${USAGE}`);
     }
   }
+  if (o.native && o.workers) throw new Error('--native and --workers are alternatives (the native matMul uses every core itself)');
+  if (o.threads && !o.native) throw new Error('--threads sets the threads of --native');
   return o;
 }
 
@@ -137,6 +154,8 @@ interface Record_ {
   shapes: Record<string, number[] | number>;
   backend: string;
   workers: number;
+  /** The native matMul's micro-kernel (`avx512`, `avx2`, `generic`), or null on the stock kernels. */
+  native_matmul: string | null;
   micro_batch: number;
   numTensorsBefore: number;
   numTensorsAfter: number;
@@ -215,8 +234,9 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   const torch = o.vsTorch ? runTorch(o) : null;
   await selectBackend([o.backend]);
+  const native = o.native ? enableNativeMatMul(o.threads ? { threads: o.threads } : {}) : null;
   const tfjsVersion = tf.version_core;
-  log(`bench: backend ${tf.getBackend()}${o.workers ? ` × ${o.workers} worker threads` : ''}, ${o.quick ? 'quick' : 'full-size'} shapes, ${o.warmup} warm-up + ${o.iters} timed runs`);
+  log(`bench: backend ${tf.getBackend()}${o.workers ? ` × ${o.workers} worker threads` : ''}${native ? `, native matMul (${native.isa}, ${native.threads} threads)` : ''}, ${o.quick ? 'quick' : 'full-size'} shapes, ${o.warmup} warm-up + ${o.iters} timed runs`);
   const records: Record_[] = [];
   const failures: string[] = [];
   let passed = 0;
@@ -267,7 +287,7 @@ async function main() {
           gflops: Math.round((flops / (t.median * 1e-3) / 1e9) * 100) / 100,
           torch_version: null,
           tfjs_version: tfjsVersion,
-          threads: Math.max(1, o.workers),
+          threads: native ? native.threads : Math.max(1, o.workers),
           iters: o.iters,
           warmup: o.warmup,
           quick: o.quick,
@@ -275,6 +295,7 @@ async function main() {
           shapes: c.shapes,
           backend: tf.getBackend(),
           workers: o.workers,
+          native_matmul: native?.isa ?? null,
           micro_batch: Math.min(mb, B),
           numTensorsBefore: before,
           numTensorsAfter: after,
@@ -297,7 +318,7 @@ async function main() {
   if (torch) printVsTorch(records, torch);
   for (const f of failures) log(`FAIL ${f}`);
   log(`total ${((performance.now() - t0) / 1e3).toFixed(1)}s`);
-  log(`bench (${o.backend}${o.quick ? ', quick' : ''}${o.workers ? `, ${o.workers} workers` : ''}): ${passed} passed, ${failures.length} failed`);
+  log(`bench (${o.backend}${o.quick ? ', quick' : ''}${o.workers ? `, ${o.workers} workers` : ''}${native ? `, native matMul × ${native.threads}` : ''}): ${passed} passed, ${failures.length} failed`);
   process.exit(failures.length ? 1 : 0);
 }
 

@@ -1,0 +1,166 @@
+// N-API binding of sgemm.c with a persistent pool of threads (the calling thread is one of them).
+// The JS side passes the raw memory of TF.js tensors: the wasm backend's heap (one ArrayBuffer,
+// byte offsets into it) or the cpu backend's Float32Arrays. The call is synchronous, as the
+// kernels it replaces are.
+#ifndef NAPI_VERSION
+#define NAPI_VERSION 8
+#endif
+#include <node_api.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "sgemm.h"
+
+enum { MAX_THREADS = 64 };
+// Below this many multiply-adds a product runs on the calling thread alone: waking the pool
+// costs more than it saves.
+static const double PARALLEL_MIN_MACS = 1 << 20;
+
+static const char *isa;
+static int threads = 1, started = 1; // pool size wanted / threads running (the caller counts)
+static float *workspace[MAX_THREADS];
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_ready = PTHREAD_COND_INITIALIZER, work_done = PTHREAD_COND_INITIALIZER;
+static const vlm_sgemm_args *job;
+static int job_parts, job_pending;
+static unsigned long job_generation;
+
+static void *worker(void *arg) {
+  const int id = (int)(size_t)arg;
+  unsigned long seen = 0;
+  pthread_mutex_lock(&mu);
+  for (;;) {
+    while (job_generation == seen) pthread_cond_wait(&work_ready, &mu);
+    seen = job_generation;
+    if (id >= job_parts) continue;
+    const vlm_sgemm_args *g = job;
+    const int parts = job_parts;
+    pthread_mutex_unlock(&mu);
+    vlm_sgemm_part(g, id, parts, workspace[id]);
+    pthread_mutex_lock(&mu);
+    if (--job_pending == 0) pthread_cond_signal(&work_done);
+  }
+  return NULL;
+}
+
+static int ensure_workspace(int id) {
+  if (!workspace[id]) workspace[id] = malloc(vlm_sgemm_workspace_floats() * sizeof(float));
+  return workspace[id] != NULL;
+}
+
+static void run(const vlm_sgemm_args *g) {
+  const double macs = (double)g->batch * g->m * g->n * g->k;
+  const int parts = macs < PARALLEL_MIN_MACS ? 1 : threads;
+  if (parts > 1) {
+    pthread_mutex_lock(&mu);
+    job = g, job_parts = parts, job_pending = parts - 1, job_generation++;
+    pthread_cond_broadcast(&work_ready);
+    pthread_mutex_unlock(&mu);
+  }
+  vlm_sgemm_part(g, 0, parts, workspace[0]);
+  if (parts > 1) {
+    pthread_mutex_lock(&mu);
+    while (job_pending > 0) pthread_cond_wait(&work_done, &mu);
+    pthread_mutex_unlock(&mu);
+  }
+}
+
+#define CHECK(call)                                                         \
+  if ((call) != napi_ok) {                                                  \
+    napi_throw_error(env, NULL, "vlm_matmul: N-API call failed: " #call);   \
+    return NULL;                                                            \
+  }
+
+// The data pointer of an ArrayBuffer or a typed array (its view start), plus a byte offset.
+static int pointer_arg(napi_env env, napi_value value, int64_t offset, float **out) {
+  bool is_typed;
+  void *data;
+  size_t length;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok) return 0;
+  if (is_typed) {
+    napi_typedarray_type type;
+    napi_value buffer;
+    size_t byte_offset;
+    if (napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &byte_offset) != napi_ok) return 0;
+    if (type != napi_float32_array) return 0;
+  } else if (napi_get_arraybuffer_info(env, value, &data, &length) != napi_ok) {
+    return 0;
+  }
+  *out = (float *)((char *)data + offset);
+  return 1;
+}
+
+// sgemm(a, aOffset, b, bOffset, c, cOffset, bias | null, biasOffset,
+//       batch, m, n, k, transposeA, transposeB, strideA, strideB): C = op(A)·op(B) (+ bias)
+static napi_value sgemm(napi_env env, napi_callback_info info) {
+  size_t argc = 16;
+  napi_value argv[16];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 16) {
+    napi_throw_type_error(env, NULL, "vlm_matmul.sgemm: expected 16 arguments");
+    return NULL;
+  }
+  int64_t n[16];
+  const int numeric[] = {1, 3, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  for (size_t i = 0; i < sizeof numeric / sizeof *numeric; i++) CHECK(napi_get_value_int64(env, argv[numeric[i]], &n[numeric[i]]));
+  float *a, *b, *c, *bias = NULL;
+  napi_valuetype bias_type;
+  CHECK(napi_typeof(env, argv[6], &bias_type));
+  if (!pointer_arg(env, argv[0], n[1], &a) || !pointer_arg(env, argv[2], n[3], &b) || !pointer_arg(env, argv[4], n[5], &c) ||
+      (bias_type != napi_null && !pointer_arg(env, argv[6], n[7], &bias))) {
+    napi_throw_type_error(env, NULL, "vlm_matmul.sgemm: a, b, c and bias must be ArrayBuffers or Float32Arrays");
+    return NULL;
+  }
+  const vlm_sgemm_args g = {a, b, bias, c, (int)n[8], (int)n[9], (int)n[10], (int)n[11], (int)n[12], (int)n[13], (size_t)n[14], (size_t)n[15]};
+  run(&g);
+  return NULL;
+}
+
+// setThreads(n): grows the pool to n threads (it never shrinks; extra threads just sleep).
+static napi_value set_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t want;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_value_int32(env, argv[0], &want));
+  if (want < 1) want = 1;
+  if (want > MAX_THREADS) want = MAX_THREADS;
+  for (; started < want; started++) {
+    pthread_t t;
+    if (!ensure_workspace(started) || pthread_create(&t, NULL, worker, (void *)(size_t)started) != 0) break;
+    pthread_detach(t);
+  }
+  threads = want < started ? want : started;
+  napi_value out;
+  CHECK(napi_create_int32(env, threads, &out));
+  return out;
+}
+
+static napi_value info_fn(napi_env env, napi_callback_info cb) {
+  napi_value out, v;
+  CHECK(napi_create_object(env, &out));
+  CHECK(napi_create_string_utf8(env, isa, NAPI_AUTO_LENGTH, &v));
+  CHECK(napi_set_named_property(env, out, "isa", v));
+  CHECK(napi_create_int32(env, threads, &v));
+  CHECK(napi_set_named_property(env, out, "threads", v));
+  CHECK(napi_create_int32(env, (int32_t)sysconf(_SC_NPROCESSORS_ONLN), &v));
+  CHECK(napi_set_named_property(env, out, "cpus", v));
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  if (!isa) isa = vlm_sgemm_init();
+  if (!ensure_workspace(0)) {
+    napi_throw_error(env, NULL, "vlm_matmul: out of memory for the packing buffer");
+    return NULL;
+  }
+  napi_property_descriptor props[] = {
+      {"sgemm", NULL, sgemm, NULL, NULL, NULL, napi_default, NULL},
+      {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default, NULL},
+      {"info", NULL, info_fn, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(napi_define_properties(env, exports, sizeof props / sizeof *props, props));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

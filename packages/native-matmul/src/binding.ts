@@ -1,0 +1,42 @@
+import { createRequire } from 'node:module';
+
+/** The compiled addon (`build/Release/vlm_matmul.node`, from `src/addon.c`). */
+export interface NativeBinding {
+  /** `C = op(A)·op(B) (+ bias)` over `batch` products; buffers are ArrayBuffers (byte offsets into them) or Float32Arrays. */
+  sgemm(
+    a: ArrayBuffer | Float32Array, aOffset: number,
+    b: ArrayBuffer | Float32Array, bOffset: number,
+    c: ArrayBuffer | Float32Array, cOffset: number,
+    bias: ArrayBuffer | Float32Array | null, biasOffset: number,
+    batch: number, m: number, n: number, k: number,
+    transposeA: number, transposeB: number, strideA: number, strideB: number,
+  ): void;
+  /** Grows the thread pool to `n` (the calling thread included); returns the size in use. */
+  setThreads(n: number): number;
+  info(): { isa: 'avx512' | 'avx2' | 'generic'; threads: number; cpus: number };
+}
+
+const ADDON = '../build/Release/vlm_matmul.node';
+let binding: NativeBinding | undefined;
+let loadError: Error | undefined;
+
+/**
+ * Loads the addon once. It is built when the package is installed (`node-gyp`, run by
+ * `scripts/build-native.mjs`); where that failed, this throws an Error saying why and how to build it.
+ */
+export function loadBinding(): NativeBinding {
+  if (binding) return binding;
+  if (!loadError) {
+    try {
+      binding = createRequire(import.meta.url)(ADDON) as NativeBinding;
+      return binding;
+    } catch (e) {
+      loadError = new Error(
+        `@vlm/native-matmul: the native addon is not built or does not load here (${(e as Error).message.split('\n')[0]}). ` +
+          'Build it with `npm rebuild @vlm/native-matmul` (needs python3, make and a C compiler; ' +
+          'under pnpm 10 list @vlm/native-matmul in pnpm.onlyBuiltDependencies). The stock TF.js kernels keep working without it.',
+      );
+    }
+  }
+  throw loadError;
+}

@@ -1,0 +1,111 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { setFastMatMulBackend } from '@vlm/core';
+import { loadBinding } from './binding';
+import { STORAGES, batchMatMulKernel, fusedMatMulKernel } from './matmul-kernels';
+
+/** Options of {@link enableNativeMatMul}. */
+export interface NativeMatMulOptions {
+  /** Threads each product runs on (the calling thread included). Default: every CPU. */
+  threads?: number;
+  /** Backends whose matMul kernels to replace. Default: `['wasm', 'cpu']`, those registered. */
+  backends?: Array<'wasm' | 'cpu'>;
+}
+
+/** What {@link enableNativeMatMul} set up. */
+export interface NativeMatMulInfo {
+  /** The micro-kernel picked for this CPU. */
+  isa: 'avx512' | 'avx2' | 'generic';
+  /** Threads each product runs on. */
+  threads: number;
+  /** Backends whose `BatchMatMul` and `_FusedMatMul` kernels are now native. */
+  backends: string[];
+}
+
+type Kernel = ReturnType<typeof tf.getKernel>;
+const KERNELS = ['BatchMatMul', '_FusedMatMul'] as const;
+const stockKernels = new Map<string, Kernel>(); // `${backend}/${kernel}` → the kernel replaced
+
+/**
+ * Replaces the `BatchMatMul` and `_FusedMatMul` kernels of TF.js's wasm and cpu backends with a
+ * native multi-threaded GEMM (AVX-512, AVX2 or portable C, picked for the CPU), in Node. Every
+ * product that goes through `tf.matMul`, `tf.fused.matMul` or an `@vlm` module then runs there:
+ * transposed and batched products at full speed, on all cores. The cases it does not cover
+ * (other dtypes, activations other than linear, general batch broadcasting) go to the stock
+ * kernels, as does everything else. Call it after the backends are registered (importing
+ * `@tensorflow/tfjs-backend-wasm`); calling it again changes the thread count.
+ *
+ * Results match the stock kernels to float32 rounding (summation order differs).
+ *
+ * @throws Error when the addon is not built (see {@link nativeMatMulAvailable}).
+ * @example
+ * ```ts
+ * import '@tensorflow/tfjs-backend-wasm';
+ * import { enableNativeMatMul } from '@vlm/native-matmul';
+ * await tf.setBackend('wasm');
+ * enableNativeMatMul({ threads: 2 }); // { isa: 'avx512', threads: 2, backends: ['wasm', 'cpu'] }
+ * ```
+ */
+export function enableNativeMatMul(options: NativeMatMulOptions = {}): NativeMatMulInfo {
+  const native = loadBinding();
+  const cpus = native.info().cpus;
+  const wanted = options.threads ?? cpus;
+  if (!Number.isInteger(wanted) || wanted < 1) throw new Error(`enableNativeMatMul: threads must be a positive integer, got ${wanted}`);
+  const threads = native.setThreads(wanted);
+  const backends: string[] = [];
+  for (const backend of options.backends ?? ['wasm', 'cpu']) {
+    if (!(backend in STORAGES)) throw new Error(`enableNativeMatMul: backends can be 'wasm' or 'cpu', got '${backend}'`);
+    const storage = STORAGES[backend]!;
+    for (const kernelName of KERNELS) {
+      const key = `${backend}/${kernelName}`;
+      const stock = stockKernels.get(key) ?? tf.getKernel(kernelName, backend);
+      if (!stock) continue; // backend not registered
+      stockKernels.set(key, stock);
+      const fallback = stock.kernelFunc as unknown as Parameters<typeof batchMatMulKernel>[2];
+      const kernelFunc = (kernelName === 'BatchMatMul' ? batchMatMulKernel : fusedMatMulKernel)(native, storage, fallback);
+      tf.unregisterKernel(kernelName, backend);
+      tf.registerKernel({ ...stock, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+    }
+    if (stockKernels.has(`${backend}/BatchMatMul`)) {
+      backends.push(backend);
+      setFastMatMulBackend(backend, true);
+    }
+  }
+  return { isa: native.info().isa, threads, backends };
+}
+
+/**
+ * Puts the stock matMul kernels back (and `@vlm/core`'s workarounds for their slow paths).
+ *
+ * @example
+ * ```ts
+ * enableNativeMatMul();
+ * disableNativeMatMul(); // tf.matMul runs on the stock kernels again
+ * ```
+ */
+export function disableNativeMatMul(): void {
+  for (const [key, stock] of stockKernels) {
+    const [backend, kernelName] = key.split('/') as [string, string];
+    tf.unregisterKernel(kernelName, backend);
+    tf.registerKernel(stock!);
+    setFastMatMulBackend(backend, false);
+  }
+  stockKernels.clear();
+}
+
+/**
+ * Whether the native addon is built and loads here (it is compiled when the package is
+ * installed, and skipped with a warning where no compiler is found).
+ *
+ * @example
+ * ```ts
+ * if (nativeMatMulAvailable()) enableNativeMatMul();
+ * ```
+ */
+export function nativeMatMulAvailable(): boolean {
+  try {
+    loadBinding();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,199 @@
+// Single-precision GEMM for the TF.js matMul kernels: C[b] = op(A[b]) · op(B[b]) (+ bias),
+// op = optional transpose, row-major, any batch broadcasting given as batch strides.
+//
+// BLIS-style: B is packed into NR-wide column panels of KC rows, A into MR-tall row panels,
+// and an MR×NR micro-kernel keeps the whole C tile in registers (AVX-512: 12×32 = 24 zmm
+// accumulators; AVX2: 6×16 = 12 ymm; portable C elsewhere). Packing is where the transposes
+// are absorbed, so every combination of flags runs at the same speed.
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sgemm.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define VLM_X86 1
+#endif
+
+enum { KC = 384, MC = 480, NC = 3072, MR_MAX = 12, NR_MAX = 32 };
+
+typedef void (*kernel_fn)(int kc, const float *a, const float *b, float *c, int ldc, int accumulate);
+
+#ifdef VLM_X86
+__attribute__((target("avx512f")))
+static void kernel_avx512(int kc, const float *a, const float *b, float *c, int ldc, int accumulate) {
+  __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+         c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00, c80 = c00, c81 = c00,
+         c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00, cb1 = c00;
+  for (int p = 0; p < kc; p++, a += 12, b += 32) {
+    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+    __m512 x;
+#define ROW(i, r0, r1) x = _mm512_set1_ps(a[i]); r0 = _mm512_fmadd_ps(x, b0, r0); r1 = _mm512_fmadd_ps(x, b1, r1);
+    ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31) ROW(4, c40, c41) ROW(5, c50, c51)
+    ROW(6, c60, c61) ROW(7, c70, c71) ROW(8, c80, c81) ROW(9, c90, c91) ROW(10, ca0, ca1) ROW(11, cb0, cb1)
+#undef ROW
+  }
+#define STORE(i, r0, r1)                                                              \
+  if (accumulate) {                                                                  \
+    r0 = _mm512_add_ps(r0, _mm512_loadu_ps(c + (i) * ldc));                          \
+    r1 = _mm512_add_ps(r1, _mm512_loadu_ps(c + (i) * ldc + 16));                     \
+  }                                                                                  \
+  _mm512_storeu_ps(c + (i) * ldc, r0);                                               \
+  _mm512_storeu_ps(c + (i) * ldc + 16, r1);
+  STORE(0, c00, c01) STORE(1, c10, c11) STORE(2, c20, c21) STORE(3, c30, c31) STORE(4, c40, c41) STORE(5, c50, c51)
+  STORE(6, c60, c61) STORE(7, c70, c71) STORE(8, c80, c81) STORE(9, c90, c91) STORE(10, ca0, ca1) STORE(11, cb0, cb1)
+#undef STORE
+}
+
+__attribute__((target("avx2,fma")))
+static void kernel_avx2(int kc, const float *a, const float *b, float *c, int ldc, int accumulate) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+         c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int p = 0; p < kc; p++, a += 6, b += 16) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    __m256 x;
+#define ROW(i, r0, r1) x = _mm256_broadcast_ss(a + i); r0 = _mm256_fmadd_ps(x, b0, r0); r1 = _mm256_fmadd_ps(x, b1, r1);
+    ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31) ROW(4, c40, c41) ROW(5, c50, c51)
+#undef ROW
+  }
+#define STORE(i, r0, r1)                                                              \
+  if (accumulate) {                                                                  \
+    r0 = _mm256_add_ps(r0, _mm256_loadu_ps(c + (i) * ldc));                          \
+    r1 = _mm256_add_ps(r1, _mm256_loadu_ps(c + (i) * ldc + 8));                      \
+  }                                                                                  \
+  _mm256_storeu_ps(c + (i) * ldc, r0);                                               \
+  _mm256_storeu_ps(c + (i) * ldc + 8, r1);
+  STORE(0, c00, c01) STORE(1, c10, c11) STORE(2, c20, c21) STORE(3, c30, c31) STORE(4, c40, c41) STORE(5, c50, c51)
+#undef STORE
+}
+#endif
+
+// Portable 4×16 tile; compilers vectorise the inner loop (NEON on arm64).
+static void kernel_generic(int kc, const float *a, const float *b, float *c, int ldc, int accumulate) {
+  float t[4][16] = {{0}};
+  for (int p = 0; p < kc; p++, a += 4, b += 16)
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 16; j++) t[i][j] += a[i] * b[j];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 16; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + t[i][j] : t[i][j];
+}
+
+static kernel_fn kernel;
+static int MR, NR;
+
+const char *vlm_sgemm_init(void) {
+#ifdef VLM_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) { kernel = kernel_avx512; MR = 12; NR = 32; return "avx512"; }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) { kernel = kernel_avx2; MR = 6; NR = 16; return "avx2"; }
+#endif
+  kernel = kernel_generic; MR = 4; NR = 16;
+  return "generic";
+}
+
+// op(A)[i][p] of a row-major A: [M,K] (lda = K) or, transposed, [K,M] (lda = M).
+static inline float at(const float *a, int lda, int trans, int i, int p) { return trans ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p]; }
+
+// A block (mc × kc) into MR-tall panels: panel r holds rows r·MR…, column-interleaved; zero-padded.
+static void pack_a(const float *a, int lda, int trans, int i0, int p0, int mc, int kc, float *dst) {
+  for (int r = 0; r < mc; r += MR) {
+    const int m = mc - r < MR ? mc - r : MR;
+    if (!trans) {
+      for (int i = 0; i < m; i++) {
+        const float *src = a + (size_t)(i0 + r + i) * lda + p0;
+        for (int p = 0; p < kc; p++) dst[p * MR + i] = src[p];
+      }
+    } else {
+      for (int p = 0; p < kc; p++) memcpy(dst + p * MR, a + (size_t)(p0 + p) * lda + i0 + r, m * sizeof(float));
+    }
+    if (m < MR) for (int p = 0; p < kc; p++) memset(dst + p * MR + m, 0, (MR - m) * sizeof(float));
+    dst += (size_t)MR * kc;
+  }
+}
+
+// B block (kc × nc) into NR-wide panels, row-interleaved; zero-padded. B is [K,N] (ldb = N) or,
+// transposed, [N,K] (ldb = K).
+static void pack_b(const float *b, int ldb, int trans, int p0, int j0, int kc, int nc, float *dst) {
+  for (int s = 0; s < nc; s += NR) {
+    const int n = nc - s < NR ? nc - s : NR;
+    if (!trans) {
+      for (int p = 0; p < kc; p++) {
+        memcpy(dst + p * NR, b + (size_t)(p0 + p) * ldb + j0 + s, n * sizeof(float));
+        if (n < NR) memset(dst + p * NR + n, 0, (NR - n) * sizeof(float));
+      }
+    } else {
+      for (int j = 0; j < n; j++) {
+        const float *src = b + (size_t)(j0 + s + j) * ldb + p0;
+        for (int p = 0; p < kc; p++) dst[p * NR + j] = src[p];
+      }
+      if (n < NR) for (int p = 0; p < kc; p++) memset(dst + p * NR + n, 0, (NR - n) * sizeof(float));
+    }
+    dst += (size_t)NR * kc;
+  }
+}
+
+// One thread's share: rows [m0, m1) × columns [n0, n1) of one batch entry.
+static void gemm_block(const vlm_sgemm_args *g, const float *a, const float *b, float *c, int m0, int m1, int n0, int n1,
+                       float *ap, float *bp) {
+  const int lda = g->trans_a ? g->m : g->k, ldb = g->trans_b ? g->k : g->n, ldc = g->n;
+  float tile[MR_MAX * NR_MAX];
+  for (int jc = n0; jc < n1; jc += NC) {
+    const int nc = n1 - jc < NC ? n1 - jc : NC;
+    for (int pc = 0; pc < g->k || pc == 0; pc += KC) {
+      const int kc = g->k - pc < KC ? g->k - pc : KC;
+      pack_b(b, ldb, g->trans_b, pc, jc, kc, nc, bp);
+      for (int ic = m0; ic < m1; ic += MC) {
+        const int mc = m1 - ic < MC ? m1 - ic : MC;
+        pack_a(a, lda, g->trans_a, ic, pc, mc, kc, ap);
+        for (int jr = 0; jr < nc; jr += NR) {
+          const int n = nc - jr < NR ? nc - jr : NR;
+          for (int ir = 0; ir < mc; ir += MR) {
+            const int m = mc - ir < MR ? mc - ir : MR;
+            float *cij = c + (size_t)(ic + ir) * ldc + jc + jr;
+            const float *apan = ap + (size_t)ir * kc, *bpan = bp + (size_t)jr * kc;
+            if (m == MR && n == NR) {
+              kernel(kc, apan, bpan, cij, ldc, pc > 0);
+            } else {
+              kernel(kc, apan, bpan, tile, NR, 0);
+              for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) cij[(size_t)i * ldc + j] = pc > 0 ? cij[(size_t)i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+            }
+          }
+        }
+      }
+      if (g->k == 0) break;
+    }
+    if (g->bias)
+      for (int i = m0; i < m1; i++) {
+        float *row = c + (size_t)i * ldc;
+        for (int j = jc; j < jc + nc; j++) row[j] += g->bias[j];
+      }
+  }
+}
+
+size_t vlm_sgemm_workspace_floats(void) { return (size_t)MC * KC + (size_t)KC * (NC + NR_MAX) + 64; }
+
+void vlm_sgemm_part(const vlm_sgemm_args *g, int part, int parts, float *workspace) {
+  float *ap = workspace, *bp = workspace + (size_t)MC * KC;
+  const int batch = g->batch;
+  // Many small products (attention heads): split the batch. Otherwise split the longer of M, N
+  // in whole tiles, so no thread packs the other thread's panels.
+  if (batch >= 2 * parts || parts == 1) {
+    const int b0 = (int)((long)batch * part / parts), b1 = (int)((long)batch * (part + 1) / parts);
+    for (int i = b0; i < b1; i++)
+      gemm_block(g, g->a + (size_t)i * g->stride_a, g->b + (size_t)i * g->stride_b, g->c + (size_t)i * g->m * g->n, 0, g->m, 0, g->n, ap, bp);
+    return;
+  }
+  const int split_n = g->n >= g->m;
+  const int len = split_n ? g->n : g->m, unit = split_n ? NR : MR;
+  const int tiles = (len + unit - 1) / unit;
+  const int t0 = (int)((long)tiles * part / parts) * unit, t1 = (int)((long)tiles * (part + 1) / parts) * unit;
+  const int lo = t0, hi = t1 < len ? t1 : len;
+  if (lo >= hi) return;
+  for (int i = 0; i < batch; i++) {
+    const float *a = g->a + (size_t)i * g->stride_a, *b = g->b + (size_t)i * g->stride_b;
+    float *c = g->c + (size_t)i * g->m * g->n;
+    if (split_n) gemm_block(g, a, b, c, 0, g->m, lo, hi, ap, bp);
+    else gemm_block(g, a, b, c, lo, hi, 0, g->n, ap, bp);
+  }
+}
