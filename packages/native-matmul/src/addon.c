@@ -48,7 +48,12 @@ static int ensure_workspace(int id) {
   return workspace[id] != NULL;
 }
 
+// One product at a time: the pool and workspace[0] are process-wide, and worker_threads of one
+// process share this addon.
+static pthread_mutex_t run_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void run(const vlm_sgemm_args *g) {
+  pthread_mutex_lock(&run_mu);
   const double macs = (double)g->batch * g->m * g->n * g->k;
   const int parts = macs < PARALLEL_MIN_MACS ? 1 : threads;
   if (parts > 1) {
@@ -63,6 +68,7 @@ static void run(const vlm_sgemm_args *g) {
     while (job_pending > 0) pthread_cond_wait(&work_done, &mu);
     pthread_mutex_unlock(&mu);
   }
+  pthread_mutex_unlock(&run_mu);
 }
 
 #define CHECK(call)                                                         \

@@ -50,9 +50,28 @@ export const STORAGES: Record<string, (backend: unknown) => Storage> = {
 };
 
 /**
- * The native product for the cases it covers — float32, batch dims equal or one side a single
- * matrix (the cases the stock wasm kernel covers too), a bias that is one row of `n` — or
- * `null` for the stock kernel to take.
+ * For each output matrix of a batched product with batch dims `outer`, the index of the input
+ * matrix (batch dims `shape`, broadcast to `outer`) it reads.
+ */
+function broadcastIndex(shape: number[], outer: number[]): number[] {
+  const padded = [...new Array<number>(outer.length - shape.length).fill(1), ...shape];
+  const index = new Array<number>(tf.util.sizeFromShape(outer));
+  for (let i = 0; i < index.length; i++) {
+    let rest = i, at = 0, stride = 1;
+    for (let d = outer.length - 1; d >= 0; d--) {
+      const coord = rest % outer[d]!;
+      rest = (rest - coord) / outer[d]!;
+      if (padded[d] !== 1) at += coord * stride;
+      stride *= padded[d]!;
+    }
+    index[i] = at;
+  }
+  return index;
+}
+
+/**
+ * The native product for the cases it covers — float32, any batch broadcasting, a bias that is
+ * one row of `n` — or `null` for the stock kernel to take.
  */
 function nativeProduct(
   native: NativeBinding, storage: Storage, a: tf.TensorInfo, b: tf.TensorInfo, bias: tf.TensorInfo | undefined,
@@ -64,19 +83,37 @@ function nativeProduct(
   const [m, k] = transposeA ? [a.shape[ra - 1]!, a.shape[ra - 2]!] : [a.shape[ra - 2]!, a.shape[ra - 1]!];
   const [kb, n] = transposeB ? [b.shape[rb - 1]!, b.shape[rb - 2]!] : [b.shape[rb - 2]!, b.shape[rb - 1]!];
   if (k !== kb) return null; // the stock kernel throws its own error
-  const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
-  const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
-  if (batchA !== batchB && batchA !== 1 && batchB !== 1) return null;
-  const outer = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const outerA = a.shape.slice(0, -2), outerB = b.shape.slice(0, -2);
+  let outer: number[];
+  try {
+    outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
+  } catch {
+    return null; // the stock kernel throws its own error
+  }
   if (bias && (tf.util.sizeFromShape(bias.shape) !== n || bias.shape[bias.shape.length - 1] !== n)) return null;
-  const batch = Math.max(batchA, batchB);
+  const batchA = tf.util.sizeFromShape(outerA), batchB = tf.util.sizeFromShape(outerB);
+  const batch = tf.util.sizeFromShape(outer);
   return storage.output([...outer, m, n], (c, cOffset) => {
     if (batch * m * n === 0) return;
     const [am, aOffset] = storage.locate(a);
     const [bm, bOffset] = storage.locate(b);
     const [biasMemory, biasOffset] = bias ? storage.locate(bias) : [null, 0];
-    native.sgemm(am, aOffset, bm, bOffset, c, cOffset, biasMemory, biasOffset, batch, m, n, k,
-      +transposeA, +transposeB, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n);
+    // `count` products from the a, b, c matrices `at` on (element indices), a and b stepping by `step`.
+    const run = (aAt: number, bAt: number, cAt: number, count: number, stepA: number, stepB: number) =>
+      native.sgemm(am, aOffset + 4 * aAt, bm, bOffset + 4 * bAt, c, cOffset + 4 * cAt, biasMemory, biasOffset,
+        count, m, n, k, +transposeA, +transposeB, stepA, stepB);
+    if ((batchA === batch || batchA === 1) && (batchB === batch || batchB === 1)) {
+      // Equal batch dims, or one side a single matrix: one call.
+      run(0, 0, 0, batch, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n);
+      return;
+    }
+    // General broadcasting ([2,1]·[1,5]; the stock kernels get it wrong): one call per index of
+    // the leading batch dims, covering the last batch dim.
+    const ia = broadcastIndex(outerA, outer), ib = broadcastIndex(outerB, outer);
+    const last = outer[outer.length - 1]!;
+    const stepA = (outerA[outerA.length - 1] ?? 1) === 1 ? 0 : m * k;
+    const stepB = (outerB[outerB.length - 1] ?? 1) === 1 ? 0 : k * n;
+    for (let i = 0; i < batch; i += last) run(ia[i]! * m * k, ib[i]! * k * n, i * m * n, last, stepA, stepB);
   });
 }
 

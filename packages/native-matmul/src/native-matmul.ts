@@ -29,9 +29,10 @@ const stockKernels = new Map<string, Kernel>(); // `${backend}/${kernel}` → th
  * Replaces the `BatchMatMul` and `_FusedMatMul` kernels of TF.js's wasm and cpu backends with a
  * native multi-threaded GEMM (AVX-512, AVX2 or portable C, picked for the CPU), in Node. Every
  * product that goes through `tf.matMul`, `tf.fused.matMul` or an `@vlm` module then runs there:
- * transposed and batched products at full speed, on all cores. The cases it does not cover
- * (other dtypes, activations other than linear, general batch broadcasting) go to the stock
- * kernels, as does everything else. Call it after the backends are registered (importing
+ * transposed and batched products at full speed, on all cores, with any batch broadcasting
+ * (`[2,1,m,k]·[1,5,k,n]`, which the stock kernels get wrong). The cases it does not cover
+ * (dtypes other than float32, fused activations other than linear, a bias that is not one row
+ * of `n` values) go to the stock kernels, as does everything else. Call it after the backends are registered (importing
  * `@tensorflow/tfjs-backend-wasm`); calling it again changes the thread count.
  *
  * Results match the stock kernels to float32 rounding (summation order differs).
@@ -50,10 +51,14 @@ export function enableNativeMatMul(options: NativeMatMulOptions = {}): NativeMat
   const cpus = native.info().cpus;
   const wanted = options.threads ?? cpus;
   if (!Number.isInteger(wanted) || wanted < 1) throw new Error(`enableNativeMatMul: threads must be a positive integer, got ${wanted}`);
+  const requested = options.backends ?? ['wasm', 'cpu'];
+  // Check them all before replacing any kernel: a bad option leaves everything as it was.
+  for (const backend of requested) {
+    if (!Object.hasOwn(STORAGES, backend)) throw new Error(`enableNativeMatMul: backends can be 'wasm' or 'cpu', got '${backend}'`);
+  }
   const threads = native.setThreads(wanted);
   const backends: string[] = [];
-  for (const backend of options.backends ?? ['wasm', 'cpu']) {
-    if (!(backend in STORAGES)) throw new Error(`enableNativeMatMul: backends can be 'wasm' or 'cpu', got '${backend}'`);
+  for (const backend of requested) {
     const storage = STORAGES[backend]!;
     for (const kernelName of KERNELS) {
       const key = `${backend}/${kernelName}`;

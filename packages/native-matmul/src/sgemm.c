@@ -15,7 +15,13 @@
 #define VLM_X86 1
 #endif
 
-enum { KC = 384, MC = 480, NC = 3072, MR_MAX = 12, NR_MAX = 32 };
+// Block sizes (floats): KC·NC·4 B ≈ 0.7 MB of packed B stays in L2, MC·KC of packed A in L3.
+#ifndef VLM_KC
+#define VLM_KC 384
+#define VLM_MC 3072
+#define VLM_NC 480
+#endif
+enum { KC = VLM_KC, MC = VLM_MC, NC = VLM_NC, MR_MAX = 12, NR_MAX = 32 };
 
 typedef void (*kernel_fn)(int kc, const float *a, const float *b, float *c, int ldc, int accumulate);
 
@@ -132,23 +138,26 @@ static void pack_b(const float *b, int ldb, int trans, int p0, int j0, int kc, i
   }
 }
 
-// One thread's share: rows [m0, m1) × columns [n0, n1) of one batch entry.
+// One thread's share: rows [m0, m1) × columns [n0, n1) of one batch entry. As in BLIS with the
+// roles of A and B swapped (the micro-kernel's vector dimension is N): a packed A block (MC×KC)
+// sits in L3, a packed B block (KC×NC) in L2, one A micro-panel (MR×KC) in L1 while the B
+// micro-panels stream past it.
 static void gemm_block(const vlm_sgemm_args *g, const float *a, const float *b, float *c, int m0, int m1, int n0, int n1,
                        float *ap, float *bp) {
   const int lda = g->trans_a ? g->m : g->k, ldb = g->trans_b ? g->k : g->n, ldc = g->n;
   float tile[MR_MAX * NR_MAX];
-  for (int jc = n0; jc < n1; jc += NC) {
-    const int nc = n1 - jc < NC ? n1 - jc : NC;
+  for (int ic = m0; ic < m1; ic += MC) {
+    const int mc = m1 - ic < MC ? m1 - ic : MC;
     for (int pc = 0; pc < g->k || pc == 0; pc += KC) {
       const int kc = g->k - pc < KC ? g->k - pc : KC;
-      pack_b(b, ldb, g->trans_b, pc, jc, kc, nc, bp);
-      for (int ic = m0; ic < m1; ic += MC) {
-        const int mc = m1 - ic < MC ? m1 - ic : MC;
-        pack_a(a, lda, g->trans_a, ic, pc, mc, kc, ap);
-        for (int jr = 0; jr < nc; jr += NR) {
-          const int n = nc - jr < NR ? nc - jr : NR;
-          for (int ir = 0; ir < mc; ir += MR) {
-            const int m = mc - ir < MR ? mc - ir : MR;
+      pack_a(a, lda, g->trans_a, ic, pc, mc, kc, ap);
+      for (int jc = n0; jc < n1; jc += NC) {
+        const int nc = n1 - jc < NC ? n1 - jc : NC;
+        pack_b(b, ldb, g->trans_b, pc, jc, kc, nc, bp);
+        for (int ir = 0; ir < mc; ir += MR) {
+          const int m = mc - ir < MR ? mc - ir : MR;
+          for (int jr = 0; jr < nc; jr += NR) {
+            const int n = nc - jr < NR ? nc - jr : NR;
             float *cij = c + (size_t)(ic + ir) * ldc + jc + jr;
             const float *apan = ap + (size_t)ir * kc, *bpan = bp + (size_t)jr * kc;
             if (m == MR && n == NR) {
@@ -164,17 +173,17 @@ static void gemm_block(const vlm_sgemm_args *g, const float *a, const float *b, 
       if (g->k == 0) break;
     }
     if (g->bias)
-      for (int i = m0; i < m1; i++) {
+      for (int i = ic; i < ic + mc; i++) {
         float *row = c + (size_t)i * ldc;
-        for (int j = jc; j < jc + nc; j++) row[j] += g->bias[j];
+        for (int j = n0; j < n1; j++) row[j] += g->bias[j];
       }
   }
 }
 
-size_t vlm_sgemm_workspace_floats(void) { return (size_t)MC * KC + (size_t)KC * (NC + NR_MAX) + 64; }
+size_t vlm_sgemm_workspace_floats(void) { return (size_t)(MC + MR_MAX) * KC + (size_t)KC * (NC + NR_MAX) + 64; }
 
 void vlm_sgemm_part(const vlm_sgemm_args *g, int part, int parts, float *workspace) {
-  float *ap = workspace, *bp = workspace + (size_t)MC * KC;
+  float *ap = workspace, *bp = workspace + (size_t)(MC + MR_MAX) * KC;
   const int batch = g->batch;
   // Many small products (attention heads): split the batch. Otherwise split the longer of M, N
   // in whole tiles, so no thread packs the other thread's panels.

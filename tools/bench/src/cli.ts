@@ -1,7 +1,7 @@
 /**
  * pnpm bench [--backend wasm|cpu|webgpu] [--quick] [--only NAME[,NAME...]] [--modes infer,train]
  *            [--iters N] [--warmup N] [--micro-batch N] [--workers N [--verify]] [--native [--threads N]]
- *            [--vs-torch] [--torch-script PATH]
+ *            [--profile] [--vs-torch] [--torch-script PATH]
  *
  * Times the bridges on the configurations of the PyTorch reference `bench_torch.py`: one JSON
  * line per (configuration, mode) on stdout, with the PyTorch script's fields plus `backend`,
@@ -23,7 +23,7 @@ import { round3, timeIt } from './measure';
 
 const USAGE = `usage: pnpm bench [--backend wasm|cpu|webgpu] [--quick] [--only NAME[,NAME...]] [--modes infer,train]
                   [--iters N] [--warmup N] [--micro-batch N] [--workers N [--verify]]
-                  [--native [--threads N]] [--vs-torch] [--torch-script PATH]
+                  [--native [--threads N]] [--profile] [--vs-torch] [--torch-script PATH]
 configurations: ${CONFIG_NAMES.join(', ')}`;
 
 interface Options {
@@ -45,6 +45,8 @@ interface Options {
   native: boolean;
   /** Threads of the native matMul (0 = every CPU). */
   threads: number;
+  /** After timing, profile one more step and print the kernels that took the most time. */
+  profile: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -61,6 +63,7 @@ function parseArgs(argv: string[]): Options {
     verify: false,
     native: false,
     threads: 0,
+    profile: false,
     torchScript: resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/reference/bench_torch.py'),
   };
   const int = (name: string, v: string | undefined, min: number) => {
@@ -111,6 +114,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--native':
         o.native = true;
+        break;
+      case '--profile':
+        o.profile = true;
         break;
       case '--threads':
         o.threads = int('--threads', value(), 1);
@@ -272,6 +278,7 @@ async function main() {
         } else {
           const step = prepareStep(c, mode, mb);
           t = await timeIt(step.run, o.warmup, o.iters);
+          if (o.profile) await printProfile(step.run);
           await step.dispose();
         }
         const after = tf.memory().numTensors;
@@ -320,6 +327,24 @@ async function main() {
   log(`total ${((performance.now() - t0) / 1e3).toFixed(1)}s`);
   log(`bench (${o.backend}${o.quick ? ', quick' : ''}${o.workers ? `, ${o.workers} workers` : ''}${native ? `, native matMul × ${native.threads}` : ''}): ${passed} passed, ${failures.length} failed`);
   process.exit(failures.length ? 1 : 0);
+}
+
+/** Runs `run` once under `tf.profile` and prints the kernels by total time (stderr). */
+async function printProfile(run: () => Promise<void>) {
+  const t0 = performance.now();
+  const info = await tf.profile(run);
+  const wall = performance.now() - t0;
+  const byKernel = new Map<string, { ms: number; calls: number }>();
+  for (const k of info.kernels) {
+    const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+    e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    e.calls++;
+    byKernel.set(k.name, e);
+  }
+  const rows = [...byKernel].sort((a, b) => b[1].ms - a[1].ms);
+  const total = rows.reduce((s, [, e]) => s + e.ms, 0);
+  log(`  profile: wall ${wall.toFixed(0)} ms, kernels ${total.toFixed(0)} ms in ${info.kernels.length} calls`);
+  for (const [name, e] of rows.slice(0, 14)) log(`    ${name.padEnd(22)} ${e.ms.toFixed(1).padStart(9)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  ${e.calls} calls`);
 }
 
 function printVsTorch(records: Record_[], torch: Array<{ name: string; mode: string; median_ms: number; other_procs_cores: number | null }>) {

@@ -1,0 +1,407 @@
+// The native kernels against the stock ones, on the backend VLM_BACKEND selects (wasm or cpu).
+// The addon is built when the package is installed; where it is not, this suite fails unless
+// VLM_NATIVE_OPTIONAL=1 (then it is skipped).
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { disableNativeMatMul, enableNativeMatMul, nativeMatMulAvailable } from '@vlm/native-matmul';
+// Internal to @vlm/core (the same module instance as the '@vlm/core' alias imports): what
+// setFastMatMulBackend switches.
+import { onSlowMatMulWasm } from '../../core/src/wasm-kernels';
+
+const available = nativeMatMulAvailable();
+const optional = process.env.VLM_NATIVE_OPTIONAL === '1';
+const activeBackend = process.env.VLM_BACKEND ?? 'cpu';
+const KERNELS = ['BatchMatMul', '_FusedMatMul'] as const;
+const BACKENDS = ['wasm', 'cpu'] as const;
+
+test.skipIf(optional && !available)('the native addon is built and loads (VLM_NATIVE_OPTIONAL=1 skips the suite where it is not)', () => {
+  expect(
+    available,
+    '@vlm/native-matmul: build/Release/vlm_matmul.node is missing or does not load; run `pnpm --filter @vlm/native-matmul build:native`',
+  ).toBe(true);
+});
+
+const rand = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
+const maxAbs = (t: tf.Tensor) => tf.tidy(() => (t.size === 0 ? 0 : tf.max(tf.abs(t)).dataSync()[0]!));
+
+/** `actual` has `expected`'s shape and dtype, and its values within `rel` of max |expected|. */
+function expectClose(actual: tf.Tensor, expected: tf.Tensor, rel = 1e-5, what = '') {
+  expect(actual.shape, what).toEqual(expected.shape);
+  expect(actual.dtype, what).toBe(expected.dtype);
+  const diff = tf.tidy(() => (actual.size === 0 ? 0 : tf.max(tf.abs(tf.sub(actual, expected))).dataSync()[0]!));
+  expect(diff, what).toBeLessThanOrEqual(rel * maxAbs(expected));
+}
+
+/** `f` run on the stock kernels; the native ones are back (default options) afterwards. */
+function stock<T>(f: () => T): T {
+  disableNativeMatMul();
+  try {
+    return f();
+  } finally {
+    enableNativeMatMul();
+  }
+}
+
+/** What `f` gives: its values, or the message it throws. */
+function outcome(f: () => tf.Tensor): { shape: number[]; dtype: string; values: number[] } | { error: string } {
+  try {
+    return tf.tidy(() => {
+      const t = f();
+      return { shape: t.shape, dtype: t.dtype, values: Array.from(t.dataSync()) };
+    });
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+/** The product with any batch broadcasting, one 2-D product (stock kernels) per output matrix. */
+function referenceMatMul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return stock(() =>
+    tf.tidy(() => {
+      const outer = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+      const flat = (t: tf.Tensor) => tf.unstack(tf.reshape(tf.broadcastTo(t, [...outer, ...t.shape.slice(-2)]), [-1, ...t.shape.slice(-2)]));
+      const as = flat(a), bs = flat(b);
+      const out = tf.stack(as.map((x, i) => tf.matMul(x as tf.Tensor2D, bs[i] as tf.Tensor2D)));
+      return tf.reshape(out, [...outer, a.shape[a.rank - 2]!, b.shape[b.rank - 1]!]);
+    }),
+  );
+}
+
+describe.runIf(available)(`native matMul kernels on the ${activeBackend} backend`, () => {
+  const original = new Map<string, tf.KernelConfig>(); // `${backend}/${kernel}` → the stock kernel
+  let tensorsBefore = 0;
+
+  beforeAll(() => {
+    expect(tf.getBackend()).toBe(activeBackend);
+    for (const backend of BACKENDS) for (const name of KERNELS) original.set(`${backend}/${name}`, tf.getKernel(name, backend)!);
+    expect([...original.values()].every(Boolean)).toBe(true);
+  });
+  beforeEach(() => {
+    enableNativeMatMul();
+    tensorsBefore = tf.memory().numTensors;
+  });
+  afterEach(() => {
+    expect(tf.memory().numTensors, 'tensors leaked by the test').toBe(tensorsBefore);
+  });
+  afterAll(() => {
+    disableNativeMatMul();
+    for (const [key, config] of original) {
+      const [backend, name] = key.split('/') as [string, string];
+      expect(tf.getKernel(name, backend)!.kernelFunc).toBe(config.kernelFunc);
+    }
+  });
+
+  describe('2-D products', () => {
+    const sizes = [1, 13, 37].flatMap((m) => [1, 33, 71].flatMap((n) => [1, 5, 413].map((k) => [m, n, k] as const)));
+    test.each([
+      [false, false],
+      [false, true],
+      [true, false],
+      [true, true],
+    ])('transposeA=%s transposeB=%s, m ∈ {1,13,37} × n ∈ {1,33,71} × k ∈ {1,5,413}: equal to the stock kernel', (tA, tB) => {
+      tf.tidy(() => {
+        for (const [m, n, k] of sizes) {
+          const a = rand(tA ? [k, m] : [m, k], m * 1000 + k);
+          const b = rand(tB ? [n, k] : [k, n], n * 1000 + k + 1);
+          const expected = stock(() => tf.matMul(a, b, tA, tB));
+          expectClose(tf.matMul(a, b, tA, tB), expected, 1e-5, `m=${m} n=${n} k=${k}`);
+        }
+      });
+    });
+
+    test('k = 0 gives zeros (and a bias alone); an empty m or n gives an empty result', () => {
+      tf.tidy(() => {
+        for (const [tA, tB] of [[false, false], [true, true]] as const) {
+          const out = tf.matMul(tf.zeros(tA ? [0, 3] : [3, 0]), tf.zeros(tB ? [4, 0] : [0, 4]), tA, tB);
+          expect(out.shape).toEqual([3, 4]);
+          expect(Array.from(out.dataSync())).toEqual(new Array(12).fill(0));
+        }
+        const bias = tf.tensor1d([1, 2, 3, 4]);
+        const fused = tf.fused.matMul({ a: tf.zeros([3, 0]) as tf.Tensor2D, b: tf.zeros([0, 4]) as tf.Tensor2D, bias });
+        expect(Array.from(fused.dataSync())).toEqual([1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]);
+        expect(tf.matMul(tf.zeros([0, 5]), rand([5, 3], 1)).shape).toEqual([0, 3]);
+        expect(tf.matMul(rand([2, 5], 1), tf.zeros([5, 0])).shape).toEqual([2, 0]);
+      });
+    });
+
+    test('an empty batch dim gives an empty result (and writes nothing)', () => {
+      tf.tidy(() => {
+        expect(tf.matMul(tf.zeros([0, 2, 5]), rand([5, 3], 1)).shape).toEqual([0, 2, 3]);
+        expect(tf.matMul(rand([2, 5], 1), tf.zeros([3, 0, 5, 4])).shape).toEqual([3, 0, 2, 4]);
+        const empty: tf.Tensor = tf.zeros([0, 2, 5]);
+        expect(tf.fused.matMul({ a: empty as tf.Tensor2D, b: rand([5, 3], 1) as tf.Tensor2D, bias: rand([3], 2) }).shape).toEqual([0, 2, 3]);
+        // The heap is intact: a product afterwards is still right.
+        const a = rand([13, 37], 1), b = rand([37, 33], 2);
+        expectClose(tf.matMul(a, b), stock(() => tf.matMul(a, b)));
+      });
+    });
+
+    test('inputs that are slices of bigger tensors (views into shared memory on cpu)', () => {
+      tf.tidy(() => {
+        const a = tf.slice(rand([20, 9], 1), [7, 0], [5, 9]);
+        const b = tf.slice(rand([9, 40], 2), [0, 3], [9, 31]);
+        expectClose(tf.matMul(a, b), stock(() => tf.matMul(a, b)));
+      });
+    });
+
+    test('n above the column block (3100 columns) and m above the row block (500 rows)', () => {
+      tf.tidy(() => {
+        const a = rand([3, 5], 1), b = rand([5, 3100], 2);
+        expectClose(tf.matMul(a, b), stock(() => tf.matMul(a, b)));
+        const c = rand([7, 500], 3), d = rand([7, 3], 4);
+        expectClose(tf.matMul(c, d, true), stock(() => tf.matMul(c, d, true)));
+      });
+    });
+  });
+
+  describe('batched products', () => {
+    test.each([
+      [[2, 5, 7], [2, 7, 4]],
+      [[3, 5, 7], [7, 4]],
+      [[5, 7], [3, 7, 4]],
+      [[1, 5, 7], [3, 7, 4]],
+      [[3, 5, 7], [1, 7, 4]],
+      [[2, 3, 5, 7], [2, 3, 7, 4]],
+      [[2, 3, 5, 7], [7, 4]],
+      [[2, 3, 5, 7], [1, 1, 7, 4]],
+      [[1, 3, 5, 7], [3, 7, 4]],
+    ])('%j · %j, all four transpose combinations: equal to the stock kernel', (sa, sb) => {
+      tf.tidy(() => {
+        for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+          const swap = (s: number[], t: boolean) => (t ? [...s.slice(0, -2), s.at(-1)!, s.at(-2)!] : s);
+          const a = rand(swap(sa, tA), 1), b = rand(swap(sb, tB), 2);
+          expectClose(tf.matMul(a, b, tA, tB), stock(() => tf.matMul(a, b, tA, tB)), 1e-5, `tA=${tA} tB=${tB}`);
+        }
+      });
+    });
+
+    test.each([
+      [[2, 1, 3, 4], [1, 5, 4, 6]],
+      [[3, 1, 2, 4], [1, 3, 4, 5]],
+      [[2, 1, 3, 3, 4], [4, 1, 4, 6]],
+      [[2, 3, 1, 3, 4], [1, 3, 4, 4, 6]],
+    ])('general batch broadcasting %j · %j: equal to one 2-D product per output matrix', (sa, sb) => {
+      tf.tidy(() => {
+        const a = rand(sa, 1), b = rand(sb, 2);
+        expectClose(tf.matMul(a, b), referenceMatMul(a, b));
+        const at = tf.transpose(a, [...sa.keys()].map((i) => (i < sa.length - 2 ? i : 2 * sa.length - 3 - i)));
+        expectClose(tf.matMul(at, b, true), referenceMatMul(a, b));
+      });
+    });
+  });
+
+  describe('tf.fused.matMul', () => {
+    test.each([
+      ['no bias', null],
+      ['bias [n]', [71]],
+      ['bias [1,n]', [1, 71]],
+    ])('%s, all four transpose combinations, 2-D and batched: equal to matMul + add on the stock kernels', (_, biasShape) => {
+      tf.tidy(() => {
+        const bias = biasShape ? rand(biasShape, 3) : undefined;
+        for (const [sa, sb] of [[[37, 413], [413, 71]], [[3, 13, 5], [5, 71]], [[2, 13, 5], [2, 5, 71]]]) {
+          for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+            const swap = (s: number[], t: boolean) => (t ? [...s.slice(0, -2), s.at(-1)!, s.at(-2)!] : s);
+            const a = rand(swap(sa!, tA), 1), b = rand(swap(sb!, tB), 2);
+            const expected = stock(() => (bias ? tf.add(tf.matMul(a, b, tA, tB), bias) : tf.matMul(a, b, tA, tB)));
+            const actual = tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: tA, transposeB: tB, bias });
+            expectClose(actual, expected, 1e-5, `${sa} · ${sb} tA=${tA} tB=${tB}`);
+          }
+        }
+      });
+    });
+  });
+
+  describe('multi-threaded products', () => {
+    test.each([
+      ['[300,200]·[200,500]', [300, 200], [200, 500]],
+      ['[500,200]·[200,300] (rows split)', [500, 200], [200, 300]],
+      ['[8,64,96]·[8,96,64] (batch split)', [8, 64, 96], [8, 96, 64]],
+      ['[2,300,200]·[200,500] (broadcast b)', [2, 300, 200], [200, 500]],
+    ])('%s: threads 1 and 2 give the same bits, equal to the stock kernel', (_, sa, sb) => {
+      tf.tidy(() => {
+        const a = rand(sa!, 1), b = rand(sb!, 2);
+        const bias = rand([sb!.at(-1)!], 3);
+        for (const [tA, tB] of [[false, false], [true, true]] as const) {
+          const at = tA ? tf.transpose(a, [...sa!.keys()].map((i) => (i < sa!.length - 2 ? i : 2 * sa!.length - 3 - i))) : a;
+          const bt = tB ? tf.transpose(b, [...sb!.keys()].map((i) => (i < sb!.length - 2 ? i : 2 * sb!.length - 3 - i))) : b;
+          const expected = stock(() => tf.matMul(at, bt, tA, tB));
+          const run = (threads: number) => {
+            expect(enableNativeMatMul({ threads }).threads).toBe(threads);
+            return [tf.matMul(at, bt, tA, tB), tf.fused.matMul({ a: at as tf.Tensor2D, b: bt as tf.Tensor2D, transposeA: tA, transposeB: tB, bias })];
+          };
+          const [one, oneFused] = run(1);
+          const [two, twoFused] = run(2);
+          expect(Array.from(two!.dataSync())).toEqual(Array.from(one!.dataSync()));
+          expect(Array.from(twoFused!.dataSync())).toEqual(Array.from(oneFused!.dataSync()));
+          expectClose(one!, expected, 1e-5, `tA=${tA} tB=${tB}`);
+          expectClose(oneFused!, stock(() => tf.add(expected, bias)), 1e-5, `fused tA=${tA} tB=${tB}`);
+        }
+      });
+    });
+  });
+
+  describe('gradients', () => {
+    test.each([
+      [[13, 37], [37, 33]],
+      [[3, 13, 37], [3, 37, 33]],
+      [[2, 3, 13, 37], [2, 3, 37, 33]],
+    ])('tf.grads through tf.matMul %j · %j (equal batch dims: the TF.js gradient does not reduce a broadcast side), all four transpose combinations: equal to the stock gradients', (sa, sb) => {
+      tf.tidy(() => {
+        for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+          const swap = (s: number[], t: boolean) => (t ? [...s.slice(0, -2), s.at(-1)!, s.at(-2)!] : s);
+          const a = rand(swap(sa, tA), 1), b = rand(swap(sb, tB), 2);
+          const w = rand([...sa.slice(0, -2), sa.at(-2)!, sb.at(-1)!], 3);
+          const f = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, tA, tB), w));
+          const expected = stock(() => tf.grads(f)([a, b]));
+          const actual = tf.grads(f)([a, b]);
+          actual.forEach((g, i) => expectClose(g, expected[i]!, 1e-5, `tA=${tA} tB=${tB} d${'ab'[i]}`));
+        }
+      });
+    });
+
+    test('tf.grads through tf.fused.matMul with a bias: equal to the stock gradients', () => {
+      tf.tidy(() => {
+        const a = rand([13, 37], 1), b = rand([33, 37], 2), bias = rand([33], 3), w = rand([13, 33], 4);
+        const f = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
+          tf.sum(tf.mul(tf.fused.matMul({ a: x as tf.Tensor2D, b: y as tf.Tensor2D, transposeB: true, bias: z }), w));
+        const expected = stock(() => tf.grads(f)([a, b, bias]));
+        tf.grads(f)([a, b, bias]).forEach((g, i) => expectClose(g, expected[i]!, 1e-5, `d${'ab'[i] ?? 'bias'}`));
+      });
+    });
+  });
+
+  describe('the cases that go to the stock kernels', () => {
+    /** Runs `f` with the active backend's stock kernels wrapped to count their calls. */
+    function countingStock(f: (calls: Record<string, number>) => void) {
+      const backend = tf.getBackend();
+      disableNativeMatMul();
+      const calls: Record<string, number> = { BatchMatMul: 0, _FusedMatMul: 0 };
+      const stockConfigs = KERNELS.map((name) => tf.getKernel(name, backend)!);
+      for (const config of stockConfigs) {
+        tf.unregisterKernel(config.kernelName, backend);
+        const kernelFunc: tf.KernelFunc = (args) => (calls[config.kernelName]!++, config.kernelFunc(args));
+        tf.registerKernel({ ...config, kernelFunc });
+      }
+      try {
+        enableNativeMatMul(); // takes the counting wrappers for the stock kernels
+        f(calls);
+      } finally {
+        disableNativeMatMul();
+        for (const config of stockConfigs) {
+          tf.unregisterKernel(config.kernelName, backend);
+          tf.registerKernel(config);
+        }
+      }
+    }
+
+    test('float32 products, linear fused products and row biases run natively; the rest on the stock kernels', () => {
+      countingStock((calls) =>
+        tf.tidy(() => {
+          const a = rand([5, 7], 1), b = rand([7, 4], 2);
+          tf.matMul(a, b);
+          tf.matMul(rand([2, 1, 5, 7], 1), rand([1, 3, 7, 4], 2));
+          tf.fused.matMul({ a, b, bias: rand([4], 3) });
+          tf.fused.matMul({ a, b, bias: rand([1, 4], 3), activation: 'linear' });
+          expect(calls).toEqual({ BatchMatMul: 0, _FusedMatMul: 0 });
+          outcome(() => tf.matMul(tf.tensor2d([[1, 2]], [1, 2], 'int32'), tf.tensor2d([[3], [4]], [2, 1], 'int32')));
+          expect(calls).toEqual({ BatchMatMul: 1, _FusedMatMul: 0 });
+          tf.fused.matMul({ a, b, activation: 'relu' });
+          outcome(() => tf.fused.matMul({ a, b, bias: rand([5, 4], 3) }));
+          expect(calls).toEqual({ BatchMatMul: 1, _FusedMatMul: 2 });
+        }),
+      );
+    });
+
+    test('int32 inputs: what the stock kernel gives (the product on cpu, its error on wasm)', () => {
+      const f = () => tf.matMul(tf.tensor2d([[1, 2], [3, 4]], [2, 2], 'int32'), tf.tensor2d([[5, 6], [7, 8]], [2, 2], 'int32'));
+      const expected = stock(() => outcome(f));
+      expect(outcome(f)).toEqual(expected);
+      if (activeBackend === 'cpu') expect(expected).toEqual({ shape: [2, 2], dtype: 'int32', values: [19, 22, 43, 50] });
+    });
+
+    test("activation 'relu' in tf.fused.matMul: equal to the stock kernel", () => {
+      tf.tidy(() => {
+        const a = rand([13, 37], 1), b = rand([37, 33], 2), bias = rand([33], 3);
+        const f = () => tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias, activation: 'relu' });
+        const expected = stock(f);
+        expect(maxAbs(tf.minimum(expected, 0))).toBe(0);
+        expectClose(f(), expected);
+      });
+    });
+
+    test('a bias of shape [m, n]: what the stock kernel gives (matMul + add on cpu, its error on wasm)', () => {
+      tf.tidy(() => {
+        const a = rand([13, 37], 1), b = rand([37, 33], 2), bias = rand([13, 33], 3);
+        const f = () => tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias });
+        const expected = stock(() => outcome(f));
+        expect(outcome(f)).toEqual(expected);
+        if (activeBackend === 'cpu') expectClose(f(), stock(() => tf.add(tf.matMul(a, b), bias)));
+      });
+    });
+  });
+
+  describe('enable, disable, options', () => {
+    test('enableNativeMatMul reports what it set up; default threads: every CPU', () => {
+      const info = enableNativeMatMul();
+      expect(['avx512', 'avx2', 'generic']).toContain(info.isa);
+      expect(info.threads).toBeGreaterThanOrEqual(1);
+      expect(info.threads).toBeLessThanOrEqual(64);
+      expect(info.backends).toEqual(['wasm', 'cpu']);
+      expect(enableNativeMatMul({ backends: [activeBackend as 'wasm' | 'cpu'] }).backends).toEqual([activeBackend]);
+    });
+
+    test('disableNativeMatMul puts back the exact stock kernel functions, also after enabling twice', () => {
+      for (const [key, config] of original) {
+        const [backend, name] = key.split('/') as [string, string];
+        expect(tf.getKernel(name, backend)!.kernelFunc, key).not.toBe(config.kernelFunc);
+      }
+      expect(enableNativeMatMul({ threads: 1 }).threads).toBe(1);
+      expect(enableNativeMatMul({ threads: 2 }).threads).toBe(2);
+      disableNativeMatMul();
+      for (const [key, config] of original) {
+        const [backend, name] = key.split('/') as [string, string];
+        expect(tf.getKernel(name, backend)!.kernelFunc, key).toBe(config.kernelFunc);
+        expect(tf.getKernel(name, backend)!.setupFunc, key).toBe(config.setupFunc);
+      }
+      disableNativeMatMul(); // twice is fine too
+      expect(tf.getKernel('BatchMatMul', activeBackend)!.kernelFunc).toBe(original.get(`${activeBackend}/BatchMatMul`)!.kernelFunc);
+    });
+
+    test('enabling twice changes the thread count and products stay right', () => {
+      tf.tidy(() => {
+        const a = rand([300, 200], 1), b = rand([200, 500], 2);
+        const expected = stock(() => tf.matMul(a, b));
+        for (const threads of [2, 1, 3]) {
+          expect(enableNativeMatMul({ threads }).threads).toBe(threads);
+          expectClose(tf.matMul(a, b), expected, 1e-5, `threads=${threads}`);
+        }
+      });
+    });
+
+    test('bad options throw an Error naming the option, and change nothing', () => {
+      disableNativeMatMul();
+      expect(() => enableNativeMatMul({ threads: 0 })).toThrow(/enableNativeMatMul: threads must be a positive integer, got 0/);
+      expect(() => enableNativeMatMul({ threads: 1.5 })).toThrow(/threads must be a positive integer, got 1\.5/);
+      expect(() => enableNativeMatMul({ backends: ['webgl' as 'wasm'] })).toThrow(/enableNativeMatMul: backends can be 'wasm' or 'cpu', got 'webgl'/);
+      expect(() => enableNativeMatMul({ backends: ['cpu', 'webgl' as 'wasm'] })).toThrow(Error);
+      for (const [key, config] of original) {
+        const [backend, name] = key.split('/') as [string, string];
+        expect(tf.getKernel(name, backend)!.kernelFunc, key).toBe(config.kernelFunc);
+      }
+    });
+
+    test.runIf(activeBackend === 'wasm')("tells @vlm/core the wasm matMul is fast (core's wasm workarounds off), and not after disabling", () => {
+      expect(onSlowMatMulWasm()).toBe(false);
+      disableNativeMatMul();
+      expect(onSlowMatMulWasm()).toBe(true);
+      enableNativeMatMul({ backends: ['cpu'] });
+      expect(onSlowMatMulWasm()).toBe(true);
+      enableNativeMatMul();
+      expect(onSlowMatMulWasm()).toBe(false);
+    });
+
+    test('nativeMatMulAvailable() is true where the addon is built', () => {
+      expect(nativeMatMulAvailable()).toBe(true);
+    });
+  });
+});
