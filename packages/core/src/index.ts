@@ -7,7 +7,6 @@
  */
 export * from './module';
 export * from './shape-checks';
-export * from './repeat-batch';
 export * from './initializers';
 export * from './matmul';
 export * from './linear';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { onSlowMatMulWasm } from './wasm-kernels';
+import { onSlowMatMulWasm, onWasm } from './wasm-kernels';
 
 type Thunk = () => tf.Tensor;
 
@@ -76,6 +76,17 @@ export function matMul2d(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   ) as tf.Tensor2D;
 }
 
+/**
+ * `Σ dy` over rows (`[m, n]` → `[n]`). On wasm as `ones[1, m] · dy`: its Sum kernel reduces
+ * only the innermost axis, so a column sum first transposes `dy` (measured on `[1028, 2048]`:
+ * 11 ms, against 1.4 ms as a product).
+ */
+function biasGrad(dy: tf.Tensor): tf.Tensor {
+  if (!onWasm()) return tf.sum(dy, 0);
+  const [m, n] = dy.shape as [number, number];
+  return tf.reshape(tf.matMul(tf.ones([1, m]), dy as tf.Tensor2D), [n]);
+}
+
 /** Kernels of more than this many elements are multiplied in column blocks on wasm. */
 const BLOCK_ELEMENTS = 1 << 22;
 
@@ -117,7 +128,7 @@ export function linear2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null
     () => (wasm ? blockedMatMul(x, kernel, bias) : tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel as tf.Tensor2D, bias: bias ?? undefined })),
     (dy, [xs, ks]) => {
       const g: Thunk[] = [() => gradInput(dy, ks!, wasm), () => matMulAT(xs!, dy, wasm)];
-      return bias ? [...g, () => tf.sum(dy, 0)] : g;
+      return bias ? [...g, () => biasGrad(dy)] : g;
     },
   ) as tf.Tensor2D;
 }

@@ -150,6 +150,60 @@ describe('fast wasm Identity / Slice / Unpack / SplitV kernels', () => {
   });
 });
 
+describe('fast wasm Tile kernel', () => {
+  // Reference: out[i] = x[i mod shape], per element, in JS.
+  const tileRef = (x: tf.Tensor, reps: number[]) => {
+    const v = x.dataSync();
+    const out = x.shape.map((d, i) => d * reps[i]!);
+    const n = out.reduce((a, b) => a * b, 1);
+    const res = new Array<number>(n);
+    for (let o = 0; o < n; o++) {
+      let rest = o, at = 0, stride = 1;
+      for (let d = out.length - 1; d >= 0; d--) {
+        const c = rest % out[d]!;
+        rest = (rest - c) / out[d]!;
+        at += (c % x.shape[d]!) * stride;
+        stride *= x.shape[d]!;
+      }
+      res[o] = v[at]!;
+    }
+    return res;
+  };
+  test('equals the per-element definition on every dtype, rank and repetition pattern, and leaks nothing', async () => {
+    await onWasmBackend(() => {
+      installFastWasmKernels();
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        const cases: Array<[number[], number[]]> = [
+          [[5], [3]],
+          [[1, 4], [3, 1]],
+          [[2, 3], [2, 3]],
+          [[2, 1, 3], [1, 5, 1]],
+          [[1, 2, 1, 3], [4, 1, 7, 2]],
+          [[3, 4, 5, 6], [1, 1, 1, 1]],
+          [[2, 3, 1, 1, 2], [1, 2, 3, 2, 1]],
+          [[2, 3], [0, 2]],
+        ];
+        for (const [shape, reps] of cases) {
+          const x = rand(shape, 3);
+          const tiled = tf.tile(x, reps);
+          expect(tiled.shape).toEqual(shape.map((d, i) => d * reps[i]!));
+          expect(Array.from(tiled.dataSync())).toEqual(tileRef(x, reps));
+          const ints = tf.cast(tf.mul(x, 10), 'int32');
+          expect(Array.from(tf.tile(ints, reps).dataSync())).toEqual(tileRef(ints, reps));
+          const bools = tf.greater(x, 0);
+          expect(Array.from(tf.tile(bools, reps).dataSync())).toEqual(tileRef(bools, reps));
+        }
+        // broadcastTo runs Tile: an attention mask [b, 1, 1, s] to [b, h, n, s].
+        const mask = tf.greater(rand([2, 1, 1, 7], 4), 0);
+        expect(Array.from(tf.broadcastTo(mask, [2, 3, 4, 7]).dataSync())).toEqual(tileRef(mask, [1, 3, 4, 1]));
+        expect(tf.tile(tf.scalar(2), []).arraySync()).toBe(2);
+      });
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  });
+});
+
 describe('microBatchGrads', () => {
   test('equals the full-batch gradients of a summed loss, and leaks nothing', () => {
     const fc = new Linear({ inFeatures: 4, outFeatures: 3 });

@@ -7,7 +7,6 @@ import {
   formatShape,
   normal,
   registerModuleClass,
-  repeatBatch,
   type LayerModule,
   type SymbolicShape,
 } from '@vlm/core';
@@ -133,7 +132,7 @@ export class FlamingoPerceiverResampler extends Module implements LayerModule {
       if (this.maxNumMedia !== undefined) h = tf.add(h, tf.slice(this.parameter('media_time_embs'), [0, 0, 0], [T, 1, d]));
       // Every (sample, media) pair is independent: fold T into the batch.
       const media = tf.reshape(h, [b * T, F * v, d]);
-      let lat = repeatBatch(tf.reshape(this.latents, [1, this.numLatents, d]), b * T);
+      let lat: tf.Tensor = tf.tile(tf.reshape(this.latents, [1, this.numLatents, d]), [b * T, 1, 1]);
       for (const [attn, ff] of this.blocks) {
         lat = tf.add(attn.forward(media, lat), lat);
         lat = tf.add(ff.forward(lat), lat);

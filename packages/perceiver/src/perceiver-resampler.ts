@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, ModuleList, assertShape, normal, repeatBatch, registerModuleClass, type LayerModule, type SymbolicShape } from '@vlm/core';
+import { Module, ModuleList, assertShape, normal, registerModuleClass, type LayerModule, type SymbolicShape } from '@vlm/core';
 import { PerceiverResamplerLayer } from './perceiver-resampler-layer';
 
 /** Constructor arguments of {@link PerceiverResampler} (PyTorch: `dim, n_queries, n_layers, n_heads`). */
@@ -85,7 +85,7 @@ export class PerceiverResampler extends Module implements LayerModule {
         // Padded tokens are masked as keys; zeroing them also keeps NaN/Inf padding out of 0·v.
         vision = tf.where(tf.reshape(pad, [b, n, 1]), tf.zerosLike(vision), vision);
       }
-      let q = repeatBatch(this.queries, b); // [b, nq, d]
+      let q: tf.Tensor = tf.tile(this.queries, [b, 1, 1]); // [b, nq, d]
       for (const layer of this.layers) q = layer.forward(q, vision, pad);
       return q;
     });
