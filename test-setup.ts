@@ -1,8 +1,10 @@
 // Runs before every test file: registers all TF.js kernels and gradients (the umbrella
-// package does that), then selects the backend named by VLM_BACKEND (default 'cpu').
+// package does that), then selects the backend named by VLM_BACKEND (default 'cpu'). With
+// VLM_NATIVE=1, matMuls run on @vlm/native-matmul's kernels (and core's fast-matMul paths).
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll } from 'vitest';
+import { enableNativeMatMul } from '@vlm/native-matmul';
 
 const backend = process.env.VLM_BACKEND ?? 'cpu';
 // Drop TF.js's "install the node backend" banner (tfjs-node cannot be installed offline). Not
@@ -18,4 +20,5 @@ beforeAll(async () => {
     if (!ok) throw new Error(`could not start the TF.js backend '${backend}'`);
   }
   await tf.ready();
+  if (process.env.VLM_NATIVE === '1') enableNativeMatMul();
 });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine with only Node 20 and npm:
-# install, build, typecheck, unit tests (cpu and wasm), golden conformance (cpu and wasm), the
-# benchmark at quick size (wasm),
+# install (which compiles @vlm/native-matmul's addon), build, typecheck, unit tests (cpu, wasm,
+# and wasm with the native matMul), golden conformance (cpu, wasm, wasm + native), the
+# benchmark at quick size (wasm, wasm + native),
 # @vlm/core on webgpu/webgl/wasm/cpu in headless Chromium (installed with apt when missing),
 # the API site with warnings as errors, publint and are-the-types-wrong on every package.
 set -euo pipefail
@@ -22,13 +23,18 @@ for backend in cpu wasm; do
   step "unit tests ($backend)"
   VLM_BACKEND=$backend $PNPM exec vitest run --reporter=default --reporter=json --outputFile="$reports/unit-$backend.json"
 done
+step "unit tests (wasm, native matMul)"
+VLM_BACKEND=wasm VLM_NATIVE=1 $PNPM exec vitest run --reporter=default --reporter=json --outputFile="$reports/unit-wasm-native.json"
 for backend in cpu wasm; do
   step "golden conformance ($backend)"
   node tools/golden/dist/cli.js --backend "$backend" | tee "$reports/golden-$backend.txt"
 done
+step "golden conformance (wasm, native matMul)"
+node tools/golden/dist/cli.js --backend wasm --native | tee "$reports/golden-wasm-native.txt"
 step "benchmark smoke test (quick shapes, wasm: every configuration runs and leaks no tensor)"
 # JSON lines to bench.jsonl (skipped by summarize-tests); the 'N passed, M failed' line is on stderr.
 { node tools/bench/dist/cli.js --quick --backend wasm > "$reports/bench.jsonl"; } 2>&1 | tee "$reports/bench.txt"
+{ node tools/bench/dist/cli.js --quick --backend wasm --native > "$reports/bench-native.jsonl"; } 2>&1 | tee "$reports/bench-native.txt"
 step "browser: every backend in headless Chromium"
 if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   # Debian's Chromium (tool installers' own browser downloads do not work offline)
