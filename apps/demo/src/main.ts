@@ -10,7 +10,10 @@
  * pretrained LM small enough to ship exists), frozen like a real one. The bridges learn to make
  * that blind LM caption what the encoder sees; held-out scenes measure it.
  *
- *   pnpm demo [--steps N] [--backend wasm|cpu]
+ *   pnpm demo [--steps N] [--backend wasm|cpu] [--no-native]
+ *
+ * Matrix products run on @vlm/native-matmul's multi-threaded kernels where its addon was built
+ * at install (`--no-native`: TF.js's stock kernels).
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -22,6 +25,7 @@ import { createDecoderLM, generate, loadNsfwjsMobileNetV2Encoder, loadTokenizer,
 import { FlamingoPerceiverResampler } from '@vlm/perceiver';
 import { FlamingoLM } from '@vlm/gated-xattn';
 import { QFormer, buildLmInputs, causalLmLoss } from '@vlm/qformer';
+import { enableNativeMatMul, nativeMatMulAvailable } from '@vlm/native-matmul';
 import { COLORS, SHAPES, allScenes, type Scene } from './scenes';
 
 const args = process.argv.slice(2);
@@ -94,7 +98,8 @@ async function main() {
   log('@vlm demo: train only the bridge between a frozen vision encoder and a frozen language model\n');
   tf.enableProdMode(); // no "install tfjs-node" banner (it cannot be installed offline; wasm is the fast path here)
   const backend = await selectBackend([option('backend', 'wasm') as 'wasm', 'cpu']);
-  log(`backend: ${backend}`);
+  const native = !args.includes('--no-native') && nativeMatMulAvailable() ? enableNativeMatMul() : null;
+  log(`backend: ${backend}${native ? `, matMuls on @vlm/native-matmul (${native.isa}, ${native.threads} threads)` : ', stock matMul kernels'}`);
   const tensorsAtStart = tf.memory().numTensors;
 
   // ------------------------------------------------------------------ data and frozen encoder

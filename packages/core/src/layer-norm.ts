@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { lazyGradOp } from './lazy-grad';
+import { sumRows } from './matmul';
 import { Module } from './module';
 import { assertShape } from './shape-checks';
 
@@ -44,10 +46,32 @@ export class LayerNorm extends Module {
   /** `[..., dim] → [..., dim]`. */
   forward(x: tf.Tensor): tf.Tensor {
     if (x.shape[x.rank - 1] !== this.dim) assertShape(x, [...x.shape.slice(0, -1), this.dim], 'LayerNorm input');
-    return tf.tidy(() => {
-      const { mean, variance } = tf.moments(x, -1, true);
-      const y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps)));
-      return this.elementwiseAffine ? tf.add(tf.mul(y, this.parameter('weight')), this.parameter('bias')) : y;
-    });
+    const affine = this.elementwiseAffine;
+    const inputs = affine ? [x, this.parameter('weight'), this.parameter('bias')] : [x];
+    // The closed-form gradient: a handful of row-wise ops instead of autodiff through moments,
+    // and weight/bias gradients as row sums (fast on wasm, see `sumRows`).
+    return lazyGradOp(
+      inputs,
+      (keep) => {
+        const [xhat, rstd] = tf.tidy(() => {
+          const { mean, variance } = tf.moments(x, -1, true);
+          const r = tf.rsqrt(tf.add(variance, this.eps));
+          return [tf.mul(tf.sub(x, mean), r), r];
+        });
+        keep([xhat!, rstd!]);
+        return affine ? tf.tidy(() => tf.add(tf.mul(xhat!, inputs[1]!), inputs[2]!)) : xhat!;
+      },
+      (dy, saved) => {
+        const [xhat, rstd] = saved.slice(inputs.length) as [tf.Tensor, tf.Tensor];
+        const rows = (t: tf.Tensor) => tf.reshape(t, [-1, this.dim]);
+        // dx = rstd · (g − mean(g) − x̂ · mean(g · x̂)), g = dy · weight
+        const dx = () => {
+          const g = affine ? tf.mul(dy, saved[1]!) : dy;
+          return tf.mul(rstd, tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(xhat, tf.mean(tf.mul(g, xhat), -1, true))));
+        };
+        if (!affine) return [dx];
+        return [dx, () => sumRows(rows(tf.mul(dy, xhat))), () => sumRows(rows(dy))];
+      },
+    );
   }
 }

@@ -45,6 +45,38 @@ describe('LayerNorm, GELU, FeedForward', () => {
     });
   });
 
+  test('LayerNorm gradients (closed form) equal autodiff of the formula, with and without affine, and leak nothing', () => {
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const x = tf.add(tf.mul(tf.randomNormal([2, 3, 8], 0, 1, 'float32', 1), 3), 1);
+      const w = tf.randomNormal([2, 3, 8], 0, 1, 'float32', 2);
+      const gamma = tf.randomNormal([8], 1, 0.5, 'float32', 3);
+      const beta = tf.randomNormal([8], 0, 0.5, 'float32', 4);
+      const formula = (xx: tf.Tensor, g?: tf.Tensor, b?: tf.Tensor) => {
+        const { mean, variance } = tf.moments(xx, -1, true);
+        const y = tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, 1e-5)));
+        return g && b ? tf.add(tf.mul(y, g), b) : y;
+      };
+      const ln = new LayerNorm({ dim: 8 });
+      ln.loadStateDict({ weight: gamma, bias: beta });
+      // Our LayerNorm differentiated with respect to its parameters (variables) and its input.
+      const params = ln.parameters();
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(ln.forward(x), w)) as tf.Scalar, params);
+      const [dx] = tf.grads((xx: tf.Tensor) => tf.sum(tf.mul(ln.forward(xx), w)))([x]);
+      const ref = tf.grads((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(formula(xx, g, b), w)))([x, gamma, beta]);
+      expect(maxDiff(value, tf.sum(tf.mul(formula(x, gamma, beta), w)))).toBeLessThan(1e-4);
+      expect(maxDiff(dx!, ref[0]!)).toBeLessThan(1e-4);
+      expect(maxDiff(grads[params[0]!.name]!, ref[1]!)).toBeLessThan(1e-4);
+      expect(maxDiff(grads[params[1]!.name]!, ref[2]!)).toBeLessThan(1e-4);
+      const plain = new LayerNorm({ dim: 8, elementwiseAffine: false });
+      const [dxPlain] = tf.grads((xx: tf.Tensor) => tf.sum(tf.mul(plain.forward(xx), w)))([x]);
+      const [refPlain] = tf.grads((xx: tf.Tensor) => tf.sum(tf.mul(formula(xx), w)))([x]);
+      expect(maxDiff(dxPlain!, refPlain!)).toBeLessThan(1e-4);
+      ln.dispose();
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   test('exact and tanh GELU', () => {
     tf.tidy(() => {
       const x = tf.tensor1d([-2, -0.5, 0, 0.5, 2]);
