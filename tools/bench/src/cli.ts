@@ -13,7 +13,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { microBatchGrads, selectBackend, type BackendName } from '@vlm/core';
 import { enableNativeMatMul } from '@vlm/native-matmul';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_NAMES, benchConfigs, type BenchCase, type ConfigName } from './configs';
@@ -170,14 +170,16 @@ interface Record_ {
 }
 
 /**
- * Default train micro-batch on wasm at full size: 4 where a whole batch of 8 needs more than
- * 3 GB of the 4 GB wasm32 heap (measured peaks at B=8: perceiver_seed > 4 GB, crashes;
- * perceiver_flamingo 3.6 GB, qformer 3.5 GB, qformer_proj 3.6 GB; xattn_flamingo 2.3 GB,
- * xattn_seed 1.0 GB), else the whole batch.
+ * Default train micro-batch on wasm at full size. On the stock kernels: 4 where a whole batch
+ * of 8 needs more than 3 GB of the 4 GB wasm32 heap (measured peaks at B=8: perceiver_seed
+ * > 4 GB, crashes; perceiver_flamingo 3.6 GB, qformer 3.5 GB, qformer_proj 3.6 GB;
+ * xattn_flamingo 2.3 GB, xattn_seed 1.0 GB), else the whole batch. With the native matMul
+ * the whole batch: XNNPACK's packed copy of every weight is gone (perceiver_seed's B=8 step
+ * peaks at 3.2 GB).
  */
 function defaultMicroBatch(o: Options, name: ConfigName, mode: Mode): number {
   if (o.microBatch) return o.microBatch;
-  if (o.quick || o.backend !== 'wasm' || mode !== 'train') return Number.MAX_SAFE_INTEGER;
+  if (o.quick || o.native || o.backend !== 'wasm' || mode !== 'train') return Number.MAX_SAFE_INTEGER;
   return name.startsWith('xattn') ? Number.MAX_SAFE_INTEGER : 4;
 }
 
@@ -213,6 +215,25 @@ function verifyWorkers(c: BenchCase, mode: Mode, mb: number, group: WorkerGroup)
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
+/**
+ * The OpenBLAS kernels for this CPU, named explicitly. Debian 12's OpenBLAS 0.3.21 does not
+ * know newer CPU models (this project's Xeon, family 6 model 207, included) and falls back to
+ * its Prescott (SSE3) kernels: PyTorch's 2-thread GEMM ran at 57 GFLOP/s that way and at
+ * 280 GFLOP/s with `SKYLAKEX`. Undefined (OpenBLAS decides) where /proc/cpuinfo is unreadable;
+ * set OPENBLAS_CORETYPE yourself to override.
+ */
+function openblasCoreType(): string | undefined {
+  let flags = '';
+  try {
+    flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '';
+  } catch {
+    return undefined;
+  }
+  if (/\bavx512f\b/.test(flags)) return 'SKYLAKEX';
+  if (/\bavx2\b/.test(flags)) return 'HASWELL';
+  return undefined;
+}
+
 /** Runs bench_torch.py with the same selection; its JSON lines, or null (with the reason logged). */
 function runTorch(o: Options): Array<{ name: string; mode: string; median_ms: number; other_procs_cores: number | null }> | null {
   const py = '/usr/bin/python3';
@@ -227,8 +248,9 @@ function runTorch(o: Options): Array<{ name: string; mode: string; median_ms: nu
   const args = [o.torchScript, '--iters', String(o.iters), '--warmup', String(o.warmup), '--modes', o.modes.join(',')];
   if (o.quick) args.push('--quick');
   if (o.only) args.push('--only', [...o.only].join(','));
-  log(`running PyTorch: ${py} ${args.join(' ')}`);
-  const r = spawnSync(py, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+  const env = { ...process.env, OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? openblasCoreType() };
+  log(`running PyTorch: OPENBLAS_CORETYPE=${env.OPENBLAS_CORETYPE ?? '(auto)'} ${py} ${args.join(' ')}`);
+  const r = spawnSync(py, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26, env });
   if (r.status !== 0) {
     log(`--vs-torch: bench_torch.py exited with ${r.status}`);
     return null;
