@@ -1,0 +1,185 @@
+// The worker module (fixtures/worker.mjs) runs in real worker threads with Node's own module
+// resolution: it imports the BUILT @vlm/data-parallel, so run `pnpm build` before these tests.
+import * as tf from '@tensorflow/tfjs-core';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DataParallel, type DataParallelOptions } from '@vlm/data-parallel';
+import { mlp, type MlpOptions } from './fixtures/mlp.mjs';
+
+const worker = new URL('./fixtures/worker.mjs', import.meta.url);
+const start = (parameters: tf.Variable[], data: { mlp?: MlpOptions; workerMlp?: MlpOptions; fail?: string }, more: Partial<DataParallelOptions> = {}) =>
+  DataParallel.start({ worker, workers: 2, parameters, data: { backend: tf.getBackend(), ...data }, ...more });
+
+/** `actual` equals `expected` within `rel` of the largest |expected|. */
+function expectClose(actual: tf.Tensor, expected: tf.Tensor, rel = 1e-5) {
+  expect(actual.shape).toEqual(expected.shape);
+  const [a, e] = [actual.dataSync(), expected.dataSync()];
+  let scale = 0;
+  let diff = 0;
+  e.forEach((v, i) => {
+    scale = Math.max(scale, Math.abs(v));
+    diff = Math.max(diff, Math.abs(v - a[i]!));
+  });
+  expect(diff).toBeLessThanOrEqual(rel * scale + 1e-7);
+}
+
+/** The batch `[x, y]` of `B` rows (seeded). */
+const batch = (B: number, seed = 0) => [tf.randomNormal([B, 6], 0, 1, 'float32', 100 + seed), tf.randomNormal([B, 3], 0, 1, 'float32', 200 + seed)];
+
+/** Checks `dp.grads(inputs)` against `tf.variableGrads` on this thread, and frees both. */
+async function expectSingleThreadGrads(dp: DataParallel, model: ReturnType<typeof mlp>, inputs: tf.Tensor[]) {
+  const B = inputs[0]!.shape[0]!;
+  const ref = tf.variableGrads(() => model.loss(inputs, B), model.parameters);
+  const got = await dp.grads(inputs);
+  expect(Object.keys(got.grads)).toEqual(Object.keys(ref.grads));
+  expectClose(got.value, ref.value);
+  for (const name of Object.keys(ref.grads)) expectClose(got.grads[name]!, ref.grads[name]!);
+  tf.dispose([got.value, ...Object.values(got.grads), ref.value, ...Object.values(ref.grads)]);
+}
+
+describe('DataParallel, 2 workers', () => {
+  let model: ReturnType<typeof mlp>;
+  let dp: DataParallel;
+  beforeAll(async () => {
+    model = mlp({ prefix: 'main' });
+    dp = await start(model.parameters, { mlp: { prefix: 'main' } });
+  });
+  afterAll(async () => {
+    await dp?.close();
+    model?.dispose();
+  });
+
+  it('grads of an uneven batch (5 rows: 2 + 3) equal tf.variableGrads on one thread', async () => {
+    expect(dp.workers).toBe(2);
+    const inputs = batch(5);
+    await expectSingleThreadGrads(dp, model, inputs);
+    tf.dispose(inputs);
+  });
+
+  it('after an SGD step on the main thread, the next call uses the new weights', async () => {
+    const inputs = batch(5, 1);
+    const sgd = tf.train.sgd(0.5);
+    for (let step = 0; step < 2; step++) {
+      const { value, grads } = await dp.grads(inputs);
+      sgd.applyGradients(grads);
+      tf.dispose([value, ...Object.values(grads)]);
+      await expectSingleThreadGrads(dp, model, inputs);
+    }
+    sgd.dispose();
+    tf.dispose(inputs);
+  });
+
+  it('predict equals the forward on one thread, rows in order', async () => {
+    const [x] = batch(7, 2);
+    const got = await dp.predict([x!]);
+    const ref = model.forward([x!]);
+    expectClose(got, ref);
+    tf.dispose([x!, got, ref]);
+  });
+
+  it('a batch of fewer rows than workers uses fewer workers', async () => {
+    const inputs = batch(1, 3);
+    await expectSingleThreadGrads(dp, model, inputs);
+    const got = await dp.predict([inputs[0]!]);
+    expect(got.shape).toEqual([1, 3]);
+    tf.dispose([...inputs, got]);
+  });
+
+  it('leaks no tensor on the main thread or in the workers, calls made together run in order', async () => {
+    const inputs = batch(6, 4);
+    const run = async () => {
+      const [g, y] = await Promise.all([dp.grads(inputs), dp.predict([inputs[0]!]), dp.workerMemory()]);
+      tf.dispose([g.value, ...Object.values(g.grads), y]);
+    };
+    await run(); // first-call allocations (kernels, caches) out of the way
+    const main = tf.memory().numTensors;
+    const workers = (await dp.workerMemory()).map((m) => m.numTensors);
+    await run();
+    await run();
+    expect(tf.memory().numTensors).toBe(main);
+    const after = await dp.workerMemory();
+    expect(after.map((m) => m.numTensors)).toEqual(workers);
+    expect(after.every((m) => m.numBytes > 0 && (tf.getBackend() !== 'wasm' || m.wasmHeapBytes! > 0))).toBe(true);
+    tf.dispose(inputs);
+  });
+
+  it('rejects bad inputs with a clear Error', async () => {
+    const [x, y] = [tf.zeros([4, 6]), tf.zeros([3, 3])];
+    await expect(dp.grads([x, y])).rejects.toThrow(/same batch \(first\) dimension >= 1, got \[4, 6\], \[3, 3\]/);
+    await expect(dp.predict([])).rejects.toThrow(/no inputs/);
+    tf.dispose([x, y]);
+  });
+});
+
+describe('DataParallel, microBatch 2', () => {
+  it('grads and predict equal one thread', async () => {
+    const model = mlp({ prefix: 'micro' });
+    const dp = await start(model.parameters, { mlp: { prefix: 'micro' } }, { microBatch: 2 });
+    const inputs = batch(5, 5);
+    await expectSingleThreadGrads(dp, model, inputs);
+    const got = await dp.predict([inputs[0]!]);
+    const ref = model.forward([inputs[0]!]);
+    expectClose(got, ref);
+    await dp.close();
+    tf.dispose([...inputs, got, ref]);
+    model.dispose();
+  });
+});
+
+describe('DataParallel errors', () => {
+  it('names the first parameter mismatch at start', async () => {
+    const model = mlp({ prefix: 'check' });
+    await expect(start(model.parameters, { mlp: { prefix: 'check' }, workerMlp: { hidden: 9 } })).rejects.toThrow(
+      /parameter 0 is 'check\/w1' \[6, 8\] float32 on the main thread but 'check\/w1' \[6, 9\] float32 in worker 0/,
+    );
+    await expect(start(model.parameters, { mlp: { prefix: 'check' }, workerMlp: { prefix: 'other' } })).rejects.toThrow(/parameter 0 is 'check\/w1' .* but 'other\/w1'/);
+    await expect(start(model.parameters.slice(0, 3), { mlp: { prefix: 'check' } })).rejects.toThrow(/parameter 3 is missing on the main thread but 'check\/b2' \[3\] float32/);
+    model.dispose();
+  });
+
+  it('an error in setup rejects start with its message', async () => {
+    const model = mlp({ prefix: 'setup' });
+    await expect(start(model.parameters, { mlp: { prefix: 'setup' }, fail: 'setup' })).rejects.toThrow(/worker 0 failed: Error: setup failed on purpose in worker 0/);
+    model.dispose();
+  });
+
+  it("an error thrown in a worker's loss rejects the call with its message and stack; the workers go on", async () => {
+    const model = mlp({ prefix: 'loss' });
+    const dp = await start(model.parameters, { mlp: { prefix: 'loss' }, fail: 'loss' });
+    const inputs = batch(4, 6);
+    const error = await dp.grads(inputs).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/worker 1 failed: Error: loss failed on purpose\n\s+at /);
+    const y = await dp.predict([inputs[0]!]);
+    expect(y.shape).toEqual([4, 3]);
+    expect((await dp.workerMemory()).map((m) => m.numTensors)).toEqual([4, 4]); // the parameters only
+    await dp.close();
+    tf.dispose([...inputs, y]);
+    model.dispose();
+  });
+
+  it('a worker that exits rejects the pending call and later ones', async () => {
+    const model = mlp({ prefix: 'exit' });
+    const dp = await start(model.parameters, { mlp: { prefix: 'exit' }, fail: 'exit' });
+    const inputs = batch(4, 7);
+    await expect(dp.grads(inputs)).rejects.toThrow(/worker 1 exited unexpectedly \(exit code 3\)/);
+    await expect(dp.predict([inputs[0]!])).rejects.toThrow(/worker 1 exited unexpectedly/);
+    await dp.close();
+    await expect(dp.predict([inputs[0]!])).rejects.toThrow(/closed/);
+    tf.dispose(inputs);
+    model.dispose();
+  });
+});
+
+describe('DataParallel in its own process', () => {
+  const script = fileURLToPath(new URL('./fixtures/main.mjs', import.meta.url));
+  for (const mode of ['close', 'idle']) {
+    it(`the process exits once the work is done (${mode === 'close' ? 'after close()' : 'idle workers, no close()'})`, () => {
+      const r = spawnSync(process.execPath, [script, mode], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.stderr).not.toMatch(/Error/);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^loss [\d.]+ grads 4$/m);
+    });
+  }
+});
