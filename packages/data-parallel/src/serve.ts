@@ -134,7 +134,7 @@ export function serveDataParallel(setup: WorkerSetup): void {
   let params: tf.Variable[] = [];
   const offsets: number[] = [];
 
-  const gradsOf = (inputs: tf.Tensor[], B: number): Reply => {
+  const gradsOf = (inputs: tf.Tensor[], B: number): Pick<Reply, 'value' | 'present'> => {
     const loss = model.loss;
     if (!loss) throw new Error('DataParallel.grads: the worker setup returned no loss');
     const rows = inputs[0]!.shape[0]!;
@@ -149,7 +149,7 @@ export function serveDataParallel(setup: WorkerSetup): void {
     });
     const v = value.dataSync()[0]!;
     tf.dispose([value, ...Object.values(g)]);
-    return { id: 0, value: v, present };
+    return { value: v, present };
   };
 
   const predict = (inputs: tf.Tensor[]): Part => {
@@ -190,7 +190,7 @@ export function serveDataParallel(setup: WorkerSetup): void {
     if (!req.task) return reply({ id: req.id });
     const inputs = req.inputs.map((x) => tf.tensor(x.values, x.shape, x.dtype));
     try {
-      if (req.task === 'grads') return reply({ ...gradsOf(inputs, req.batchSize), id: req.id });
+      if (req.task === 'grads') return reply({ id: req.id, ...gradsOf(inputs, req.batchSize) });
       const output = predict(inputs);
       return reply({ id: req.id, output }, [output.values.buffer as ArrayBuffer]);
     } finally {

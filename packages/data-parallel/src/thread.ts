@@ -33,7 +33,10 @@ export class Thread {
       else p.reject(new Error(`@vlm/data-parallel: worker ${index} failed: ${r.error}`));
     });
     worker.on('error', (e) => this.fail(new Error(`@vlm/data-parallel: worker ${index} crashed: ${e.stack ?? e}`)));
-    worker.on('exit', (code) => this.fail(new Error(`@vlm/data-parallel: worker ${index} ${this.closing ? 'was closed' : `exited unexpectedly (exit code ${code})`}`)));
+    worker.on('exit', (code) => {
+      const hint = this.pending.has(0) ? ' before its setup ended (does the worker module call serveDataParallel?)' : '';
+      this.fail(new Error(`@vlm/data-parallel: worker ${index} ${this.closing ? 'was closed' : `exited unexpectedly (exit code ${code})${hint}`}`));
+    });
   }
 
   /** Sends `req` (moving the buffers in `transfer`) and resolves with the worker's reply. */

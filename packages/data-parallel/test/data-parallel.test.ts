@@ -2,12 +2,16 @@
 // resolution: it imports the BUILT @vlm/data-parallel, so run `pnpm build` before these tests.
 import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataParallel, type DataParallelOptions } from '@vlm/data-parallel';
 import { mlp, type MlpOptions } from './fixtures/mlp.mjs';
 
 const worker = new URL('./fixtures/worker.mjs', import.meta.url);
+if (!existsSync(new URL('../dist/index.js', import.meta.url))) {
+  throw new Error('these tests run workers on the built @vlm/data-parallel: run `pnpm build` (or `pnpm --filter @vlm/data-parallel build`) first');
+}
 const start = (parameters: tf.Variable[], data: { mlp?: MlpOptions; workerMlp?: MlpOptions; fail?: string }, more: Partial<DataParallelOptions> = {}) =>
   DataParallel.start({ worker, workers: 2, parameters, data: { backend: tf.getBackend(), ...data }, ...more });
 
@@ -127,6 +131,28 @@ describe('DataParallel, microBatch 2', () => {
   });
 });
 
+describe('DataParallel, parameter names', () => {
+  it("unnamed variables (TF.js's numbered names, different on each thread) match by shape; grads use the main thread's names", async () => {
+    tf.variable(tf.zeros([1])).dispose(); // the main thread's numbering now differs from the workers'
+    const model = mlp({ prefix: null });
+    const dp = await start(model.parameters, { mlp: { prefix: null } });
+    const inputs = batch(3, 8);
+    await expectSingleThreadGrads(dp, model, inputs);
+    await dp.close();
+    tf.dispose(inputs);
+    model.dispose();
+  });
+
+  it('[name, variable] pairs are checked by the pair names', async () => {
+    const model = mlp({ prefix: 'pairs' });
+    const pairs = model.parameters.map((v, i): [string, tf.Variable] => [`layer.${i}`, v]);
+    await expect(DataParallel.start({ worker, workers: 1, parameters: pairs, data: { backend: tf.getBackend(), mlp: { prefix: 'pairs' } } })).rejects.toThrow(
+      /parameter 0 is 'layer.0' \[6, 8\] float32 on the main thread but 'pairs\/w1' \[6, 8\] float32 in worker 0/,
+    );
+    model.dispose();
+  });
+});
+
 describe('DataParallel errors', () => {
   it('names the first parameter mismatch at start', async () => {
     const model = mlp({ prefix: 'check' });
@@ -135,6 +161,13 @@ describe('DataParallel errors', () => {
     );
     await expect(start(model.parameters, { mlp: { prefix: 'check' }, workerMlp: { prefix: 'other' } })).rejects.toThrow(/parameter 0 is 'check\/w1' .* but 'other\/w1'/);
     await expect(start(model.parameters.slice(0, 3), { mlp: { prefix: 'check' } })).rejects.toThrow(/parameter 3 is missing on the main thread but 'check\/b2' \[3\] float32/);
+    model.dispose();
+  });
+
+  it('a worker module that does not serve rejects start', async () => {
+    const model = mlp({ prefix: 'idle' });
+    const options = { worker: new URL('./fixtures/not-serving.mjs', import.meta.url), workers: 1, parameters: model.parameters };
+    await expect(DataParallel.start(options)).rejects.toThrow(/worker 0 exited unexpectedly \(exit code 0\) before its setup ended \(does the worker module call serveDataParallel\?\)/);
     model.dispose();
   });
 

@@ -18,7 +18,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_NAMES, benchConfigs, type BenchCase, type ConfigName } from './configs';
 import { batchSlice, prepareStep, type Mode } from './run';
-import { prepareWorkerStep, type WorkerGroup } from './workers';
+import { prepareWorkerStep, type WorkerStep } from './workers';
 import { round3, timeIt } from './measure';
 
 const USAGE = `usage: pnpm bench [--backend wasm|cpu|webgpu] [--quick] [--only NAME[,NAME...]] [--modes infer,train]
@@ -193,16 +193,20 @@ function heapMb(): { wasm_heap_mb?: number } {
  * Checks the workers' last result against the same computation on the main thread: the
  * output (infer) or the gradients summed over workers (train), within 1e-4 of the largest value.
  */
-function verifyWorkers(c: BenchCase, mode: Mode, mb: number, group: WorkerGroup) {
+function verifyWorkers(c: BenchCase, mode: Mode, mb: number, step: WorkerStep) {
   const params = c.model.parameters();
-  const ref = tf.tidy(() => {
-    if (mode === 'infer') return c.forward(c.inputs).dataSync() as Float32Array;
+  const last = step.last();
+  // Tensors out of tf.tidy, values read after: tidy walks every element of a returned typed array.
+  const flat = (g: tf.NamedTensorMap) => tf.tidy(() => tf.concat(params.map((p) => tf.reshape(g[p.name]!, [-1]))));
+  const refT = tf.tidy(() => {
+    if (mode === 'infer') return c.forward(c.inputs);
     const out = c.forward(batchSlice(c.inputs, 0, 1));
     const w = tf.randomNormal([c.inputs[0]!.shape[0]!, ...out.shape.slice(1)], 0, 1, 'float32', 7);
-    const { grads } = microBatchGrads(([w_, ...xs]) => tf.sum(tf.mul(c.forward(xs), w_!)), [w, ...c.inputs], mb, params);
-    return tf.concat(params.map((p) => tf.reshape(grads[p.name]!, [-1]))).dataSync() as Float32Array;
+    return flat(microBatchGrads(([w_, ...xs]) => tf.sum(tf.mul(c.forward(xs), w_!)), [w, ...c.inputs], mb, params).grads);
   });
-  const got = mode === 'infer' ? group.output : group.grads;
+  const gotT = mode === 'infer' ? last.output! : flat(last.grads!);
+  const [ref, got] = [refT.dataSync(), gotT.dataSync()];
+  tf.dispose(mode === 'infer' ? [refT] : [refT, gotT]);
   let scale = 0;
   let diff = 0;
   for (let i = 0; i < ref.length; i++) {
@@ -288,13 +292,12 @@ async function main() {
         let t;
         if (o.workers > 0) {
           const B = c.inputs[0]!.shape[0]!;
-          const outShape = tf.tidy(() => [B, ...c!.forward(batchSlice(c!.inputs, 0, 1)).shape.slice(1)]);
-          const step = await prepareWorkerStep(c, mode, o.workers, { backend: o.backend, quick: o.quick, microBatch: Math.min(mb, B), outShape });
-          const w0 = step.group.numTensors();
+          const step = await prepareWorkerStep(c, mode, o.workers, { backend: o.backend, quick: o.quick, microBatch: Math.min(mb, B) });
+          const w0 = await step.numTensors();
           t = await timeIt(step.run, o.warmup, o.iters);
-          const w1 = step.group.numTensors();
-          workerHeap = step.group.heapMb();
-          if (o.quick || o.verify) verifyWorkers(c, mode, Math.min(mb, B), step.group);
+          const w1 = await step.numTensors();
+          workerHeap = await step.heapMb();
+          if (o.quick || o.verify) verifyWorkers(c, mode, Math.min(mb, B), step);
           await step.dispose();
           if (w1.some((n, i) => n !== w0[i])) workerLeak = `worker tensors ${w0.join('/')} → ${w1.join('/')}`;
         } else {
