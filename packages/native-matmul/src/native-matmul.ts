@@ -32,8 +32,9 @@ const stockKernels = new Map<string, Kernel>(); // `${backend}/${kernel}` → th
  * transposed and batched products at full speed, on all cores, with any batch broadcasting
  * (`[2,1,m,k]·[1,5,k,n]`, which the stock kernels get wrong). The cases it does not cover
  * (dtypes other than float32, fused activations other than linear, a bias that is not one row
- * of `n` values) go to the stock kernels, as does everything else. Call it after the backends are registered (importing
- * `@tensorflow/tfjs-backend-wasm`); calling it again changes the thread count.
+ * of `n` values) go to the stock kernels, as does everything else. Call it after the backends
+ * are registered (importing `@tensorflow/tfjs-backend-wasm`); calling it again changes the
+ * thread count.
  *
  * Results match the stock kernels to float32 rounding (summation order differs).
  *
