@@ -10,7 +10,7 @@
  * pretrained LM small enough to ship exists), frozen like a real one. The bridges learn to make
  * that blind LM caption what the encoder sees; held-out scenes measure it.
  *
- *   pnpm demo [--steps N] [--backend wasm|cpu] [--no-native]
+ *   pnpm demo [--steps N] [--seed N] [--backend wasm|cpu] [--no-native]
  *
  * Matrix products run on @vlm/native-matmul's multi-threaded kernels where its addon was built
  * at install (`--no-native`: TF.js's stock kernels).
@@ -20,7 +20,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { countParameters, readSafetensors, selectBackend, trainableVariables, writeSafetensors, type Module, type StateDict } from '@vlm/core';
+import { countParameters, manualSeed, readSafetensors, selectBackend, trainableVariables, writeSafetensors, type Module, type StateDict } from '@vlm/core';
 import { createDecoderLM, generate, loadNsfwjsMobileNetV2Encoder, loadTokenizer, preprocessImages, type CausalLM } from '@vlm/frozen-loaders';
 import { FlamingoPerceiverResampler } from '@vlm/perceiver';
 import { FlamingoLM } from '@vlm/gated-xattn';
@@ -34,6 +34,7 @@ const option = (name: string, fallback: string) => {
   return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
 };
 const STEPS = Number(option('steps', '60'));
+const SEED = Number(option('seed', '0')); // the bridges' initial weights (manualSeed)
 // Kept small so the demo trains in about a minute on two CPU cores.
 const PERCEIVER = { dim: 576, depth: 1, dimHead: 32, heads: 4, numLatents: 8, ffMult: 1 };
 const log = (s = '') => process.stdout.write(`${s}\n`);
@@ -101,6 +102,7 @@ async function main() {
   const native = !args.includes('--no-native') && nativeMatMulAvailable() ? enableNativeMatMul() : null;
   log(`backend: ${backend}${native ? `, matMuls on @vlm/native-matmul (${native.isa}, ${native.threads} threads)` : ', stock matMul kernels'}`);
   const tensorsAtStart = tf.memory().numTensors;
+  manualSeed(SEED);
 
   // ------------------------------------------------------------------ data and frozen encoder
   const train = allScenes(4); // 36 scenes: every colour × shape, 4 placements
