@@ -84,10 +84,11 @@ let installed = false;
  * Replaces five wasm backend kernels with faster ones (same results, bit for bit; strings
  * still go to the stock kernels): `Slice`, `Unpack` and `SplitV` read the input in place
  * instead of copying all of it per output, `Tile` (also `tf.broadcastTo`) copies runs instead
- * of computing an index per element, and `Identity` (`tf.clone`, and the tape saving
- * every tensor a gradient needs) shares the data as the cpu backend does instead of copying. Idempotent and cheap; `@vlm/core` calls it on its hot paths
- * when the active backend is wasm, so calling it yourself is only needed to speed up your own
- * `tf.slice`/`tf.unstack`/`tf.split` calls before the first `@vlm` op runs.
+ * of computing an index per element, and `Identity` (`tf.clone`, and the tape saving every
+ * tensor a gradient needs) shares the data as the cpu backend does instead of copying.
+ * Idempotent and cheap; `@vlm/core` calls it on its hot paths when the active backend is wasm,
+ * so calling it yourself is only needed to speed up your own `tf.slice`/`tf.unstack`/
+ * `tf.split`/`tf.tile` calls before the first `@vlm` op runs.
  *
  * Does nothing until the wasm backend package has registered its kernels.
  *

@@ -27,6 +27,9 @@ static unsigned long job_generation;
 
 static void *worker(void *arg) {
   const int id = (int)(size_t)arg;
+  // From 0, not the current generation: a job posted before this thread first takes the lock
+  // may already count on it. Older jobs are skipped below: their parts were all < this id
+  // (a job has at most `threads` parts, and threads are only added at ids >= `started`).
   unsigned long seen = 0;
   pthread_mutex_lock(&mu);
   for (;;) {

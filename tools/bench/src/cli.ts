@@ -17,7 +17,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_NAMES, benchConfigs, type BenchCase, type ConfigName } from './configs';
-import { batchSlice, prepareStep, type Mode } from './run';
+import { outputWeights, prepareStep, type Mode } from './run';
 import { prepareWorkerStep, type WorkerStep } from './workers';
 import { round3, timeIt } from './measure';
 
@@ -138,6 +138,7 @@ function parseArgs(argv: string[]): Options {
   }
   if (o.native && o.workers) throw new Error('--native and --workers are alternatives (the native matMul uses every core itself)');
   if (o.threads && !o.native) throw new Error('--threads sets the threads of --native');
+  if (o.profile && o.workers) throw new Error('--profile profiles the main thread; it does not look into --workers');
   return o;
 }
 
@@ -200,9 +201,7 @@ function verifyWorkers(c: BenchCase, mode: Mode, mb: number, step: WorkerStep) {
   const flat = (g: tf.NamedTensorMap) => tf.tidy(() => tf.concat(params.map((p) => tf.reshape(g[p.name]!, [-1]))));
   const refT = tf.tidy(() => {
     if (mode === 'infer') return c.forward(c.inputs);
-    const out = c.forward(batchSlice(c.inputs, 0, 1));
-    const w = tf.randomNormal([c.inputs[0]!.shape[0]!, ...out.shape.slice(1)], 0, 1, 'float32', 7);
-    return flat(microBatchGrads(([w_, ...xs]) => tf.sum(tf.mul(c.forward(xs), w_!)), [w, ...c.inputs], mb, params).grads);
+    return flat(microBatchGrads(([w, ...xs]) => tf.sum(tf.mul(c.forward(xs), w!)), [outputWeights(c), ...c.inputs], mb, params).grads);
   });
   const gotT = mode === 'infer' ? last.output! : flat(last.grads!);
   const [ref, got] = [refT.dataSync(), gotT.dataSync()];

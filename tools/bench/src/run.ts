@@ -11,6 +11,17 @@ export function batchSlice(inputs: tf.Tensor[], start: number, size: number): tf
   return inputs.map((x) => (start === 0 && size === x.shape[0] ? x : tf.slice(x, start, size)));
 }
 
+/**
+ * The train step's fixed `w` of `sum(out * w)`: N(0, 1) with the shape of the whole batch's
+ * output (bench_torch.py: `randn_like(out)`), seeded, so every step and check uses the same one.
+ */
+export function outputWeights(c: BenchCase): tf.Tensor {
+  return tf.tidy(() => {
+    const out = c.forward(batchSlice(c.inputs, 0, 1));
+    return tf.randomNormal([c.inputs[0]!.shape[0]!, ...out.shape.slice(1)], 0, 1, 'float32', 7);
+  });
+}
+
 /** A prepared step: `run` does one timed iteration, `dispose` frees what `prepare` made. */
 export interface Step {
   run: () => Promise<void>;
@@ -40,11 +51,7 @@ export function prepareStep(c: BenchCase, mode: Mode, microBatch: number): Step 
     };
   }
   const params = c.model.parameters();
-  // w ~ N(0, 1) with the output's shape, made once (bench_torch.py: randn_like(out)).
-  const w = tf.tidy(() => {
-    const out = c.forward(batchSlice(c.inputs, 0, Math.min(mb, B)));
-    return tf.randomNormal([B, ...out.shape.slice(1)], 0, 1, 'float32', 7);
-  });
+  const w = outputWeights(c);
   // The smallest gradient is read back to wait for the whole backward (cheap to read).
   const smallest = params.reduce((a, p, i) => (p.size < params[a]!.size ? i : a), 0);
   return {

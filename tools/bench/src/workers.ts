@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from '@vlm/core';
 import { DataParallel } from '@vlm/data-parallel';
 import type { BenchCase } from './configs';
-import { batchSlice, type Mode, type Step } from './run';
+import { outputWeights, type Mode, type Step } from './run';
 import type { BenchWorkerData } from './worker';
 
 /** A {@link Step} on workers, with what the benchmark reads from them. */
@@ -28,14 +28,7 @@ export interface WorkerStep extends Step {
 export async function prepareWorkerStep(c: BenchCase, mode: Mode, n: number, opts: { backend: BackendName; quick: boolean; microBatch: number }): Promise<WorkerStep> {
   const data: BenchWorkerData = { backend: opts.backend, quick: opts.quick, name: c.name };
   const dp = await DataParallel.start({ worker: new URL('./worker.js', import.meta.url), workers: n, parameters: c.model.namedParameters(), data, microBatch: opts.microBatch });
-  // w ~ N(0, 1) with the output's shape, as in the single-thread step (bench_torch.py: randn_like(out)).
-  const w =
-    mode === 'train'
-      ? tf.tidy(() => {
-          const out = c.forward(batchSlice(c.inputs, 0, 1));
-          return tf.randomNormal([c.inputs[0]!.shape[0]!, ...out.shape.slice(1)], 0, 1, 'float32', 7);
-        })
-      : null;
+  const w = mode === 'train' ? outputWeights(c) : null; // as in the single-thread step
   let last: { output?: tf.Tensor; grads?: tf.NamedTensorMap } = {};
   const free = () => tf.dispose([...(last.output ? [last.output] : []), ...Object.values(last.grads ?? {})]);
   return {
