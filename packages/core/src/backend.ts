@@ -7,22 +7,34 @@ export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 export interface SelectBackendOptions {
   /**
    * Where the wasm backend finds its `.wasm` files: a URL prefix ending in `/`, or a map from
-   * file name to URL (TF.js's `setWasmPaths`). Set before wasm is tried. In Node the files are
-   * found next to the package and this can be left out; in a browser bundle, point it at
-   * wherever the app serves `tfjs-backend-wasm*.wasm`.
+   * file name to URL (TF.js's `setWasmPaths`), set before wasm starts. In Node the files are
+   * found next to the package and this can be left out. In a browser bundle, pass the module you
+   * imported as {@link SelectBackendOptions.wasmBackend} with it (a bundle cannot be reached
+   * by name at run time).
    */
   wasmPaths?: string | Record<string, string>;
+  /**
+   * The `@tensorflow/tfjs-backend-wasm` module, for {@link SelectBackendOptions.wasmPaths} in a
+   * browser bundle: `import * as wasm from '@tensorflow/tfjs-backend-wasm'`.
+   */
+  wasmBackend?: { setWasmPaths(prefixOrFileMap: string | Record<string, string>, usePlatformFetch?: boolean): void };
 }
 
 /**
- * Starts the first backend in `preference` that works here and returns its name. Each
- * backend's package (`@tensorflow/tfjs-backend-<name>`, an optional peer dependency) is
- * imported on demand if not already registered. Throws an `Error` listing why each failed.
+ * Starts the first backend in `preference` that works here and returns its name. Throws an
+ * `Error` listing why each failed.
+ *
+ * Backends are optional: a browser app registers the ones it wants by importing their packages
+ * (`import '@tensorflow/tfjs-backend-webgl'`), and `selectBackend` picks among those, so a bundle
+ * holds only the backends the app installed. In Node, a backend that is not registered yet is
+ * imported by name if its package is installed (`@tensorflow/tfjs-backend-<name>`).
  *
  * @example
  * ```ts
- * const name = await selectBackend(['webgpu', 'webgl', 'wasm', 'cpu'], { wasmPaths: '/wasm/' });
- * // 'webgpu' in a browser with WebGPU, 'wasm' in Node
+ * import '@tensorflow/tfjs-backend-webgl';
+ * import * as wasm from '@tensorflow/tfjs-backend-wasm';
+ * const name = await selectBackend(['webgpu', 'webgl', 'wasm', 'cpu'], { wasmPaths: '/wasm/', wasmBackend: wasm });
+ * // 'webgl' in a browser with WebGL (webgpu was not imported), 'wasm' in Node
  * ```
  */
 export async function selectBackend(
@@ -32,8 +44,13 @@ export async function selectBackend(
   const failures: string[] = [];
   for (const name of preference) {
     try {
-      await loadBackendPackage(name, options);
-      if (!tf.findBackendFactory(name)) throw new Error('the backend did not register (not supported here)');
+      if (!BACKEND_NAMES.includes(name)) throw new Error(`unknown backend '${String(name)}' (expected ${BACKEND_NAMES.join(', ')})`);
+      const module = await registeredBackend(name);
+      if (name === 'wasm' && options.wasmPaths !== undefined) {
+        const wasm = options.wasmBackend ?? (module as SelectBackendOptions['wasmBackend']);
+        if (!wasm?.setWasmPaths) throw new Error('wasmPaths was given but the wasm module was not: pass { wasmBackend } (import * as wasm from \'@tensorflow/tfjs-backend-wasm\')');
+        wasm.setWasmPaths(options.wasmPaths);
+      }
       if (await tf.setBackend(name)) {
         await tf.ready();
         return name;
@@ -46,25 +63,29 @@ export async function selectBackend(
   throw new Error(`selectBackend: none of [${preference.join(', ')}] could start:\n${failures.join('\n')}`);
 }
 
-async function loadBackendPackage(name: BackendName, options: SelectBackendOptions): Promise<void> {
-  switch (name) {
-    case 'cpu':
-      if (!tf.findBackendFactory('cpu')) await import('@tensorflow/tfjs-backend-cpu');
-      return;
-    case 'wasm': {
-      const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      if (options.wasmPaths !== undefined) {
-        wasm.setWasmPaths(options.wasmPaths as Parameters<typeof wasm.setWasmPaths>[0]);
+const BACKEND_NAMES: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+
+// The specifier is a variable so that bundlers leave this import alone: a bundle must hold only
+// the backends the app imported itself. In Node it finds any installed backend package.
+const importByName = (specifier: string): Promise<unknown> => import(/* @vite-ignore */ /* webpackIgnore: true */ specifier);
+
+/**
+ * Makes sure backend `name` is registered (importing its package by name where the platform can,
+ * i.e. Node) and returns its module when it was imported here.
+ */
+async function registeredBackend(name: BackendName): Promise<unknown> {
+  const specifier = `@tensorflow/tfjs-backend-${name}`;
+  let module: unknown;
+  // wasm is imported even when registered: its module carries setWasmPaths.
+  if (!tf.findBackendFactory(name) || name === 'wasm') {
+    try {
+      module = await importByName(specifier);
+    } catch (e) {
+      if (!tf.findBackendFactory(name)) {
+        throw new Error(`not registered: install '${specifier}' and import it in your app (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`);
       }
-      return;
     }
-    case 'webgl':
-      if (!tf.findBackendFactory('webgl')) await import('@tensorflow/tfjs-backend-webgl');
-      return;
-    case 'webgpu':
-      if (!tf.findBackendFactory('webgpu')) await import('@tensorflow/tfjs-backend-webgpu');
-      return;
-    default:
-      throw new Error(`unknown backend '${String(name)}' (expected webgpu, webgl, wasm or cpu)`);
   }
+  if (!tf.findBackendFactory(name)) throw new Error('the backend did not register (not supported here)');
+  return module;
 }
