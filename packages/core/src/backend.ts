@@ -17,7 +17,13 @@ export interface SelectBackendOptions {
    * The `@tensorflow/tfjs-backend-wasm` module, for {@link SelectBackendOptions.wasmPaths} in a
    * browser bundle: `import * as wasm from '@tensorflow/tfjs-backend-wasm'`.
    */
-  wasmBackend?: { setWasmPaths(prefixOrFileMap: string | Record<string, string>, usePlatformFetch?: boolean): void };
+  wasmBackend?: WasmBackendModule;
+}
+
+/** The part of `@tensorflow/tfjs-backend-wasm` that {@link selectBackend} uses. */
+export interface WasmBackendModule {
+  /** TF.js's `setWasmPaths`: where the `.wasm` files are served from. */
+  setWasmPaths(prefixOrFileMap: string | Record<string, string>, usePlatformFetch?: boolean): void;
 }
 
 /**
@@ -47,7 +53,7 @@ export async function selectBackend(
       if (!BACKEND_NAMES.includes(name)) throw new Error(`unknown backend '${String(name)}' (expected ${BACKEND_NAMES.join(', ')})`);
       const module = await registeredBackend(name);
       if (name === 'wasm' && options.wasmPaths !== undefined) {
-        const wasm = options.wasmBackend ?? (module as SelectBackendOptions['wasmBackend']);
+        const wasm = options.wasmBackend ?? (module as WasmBackendModule | undefined);
         if (!wasm?.setWasmPaths) throw new Error('wasmPaths was given but the wasm module was not: pass { wasmBackend } (import * as wasm from \'@tensorflow/tfjs-backend-wasm\')');
         wasm.setWasmPaths(options.wasmPaths);
       }
