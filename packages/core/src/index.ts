@@ -21,6 +21,7 @@ export * from './multi-head-attention';
 export * from './cross-attention';
 export * from './freeze';
 export * from './backend';
+export * from './backend-memory';
 export { installFastWasmKernels, setFastMatMulBackend } from './wasm-kernels';
 export * from './module-layer';
 export * from './safetensors';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  checkBackendMemory,
   SafetensorsFile,
   safetensorsTfDtype,
   skipInit,
@@ -196,6 +197,8 @@ export function qformerFromHfBlip2(config: Record<string, unknown>, hf: StateDic
   const qformer = skipInit(() => new QFormer(args));
   try {
     const { toLoad, hfKeys } = planHfBlip2Load(qformer, shapes, options);
+    const params = Object.values(toLoad).reduce((n, e) => n + e.shape.reduce((a, d) => a * d, 1), 0);
+    checkBackendMemory(4 * params, `qformerFromHfBlip2 (${(params / 1e6).toFixed(1)}M parameters as float32)`);
     qformer.loadStateDictFrom({ shapes: toLoad, read: (name) => where.get(hfKeys.get(name)!)!.readTensor(hfKeys.get(name)!) }, options);
   } catch (e) {
     qformer.dispose();

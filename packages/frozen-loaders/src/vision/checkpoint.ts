@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { freeze, SafetensorsFile, safetensorsTfDtype, skipInit, type Module, type SafetensorsByteSource, type StateDict } from '@vlm/core';
+import { checkBackendMemory, freeze, SafetensorsFile, safetensorsTfDtype, skipInit, type Module, type SafetensorsByteSource, type StateDict } from '@vlm/core';
 import { parseConfigJson } from './hf-config';
 
 /**
@@ -173,6 +173,8 @@ export function loadFrozenWeights<M extends Module>(create: () => M, weights: Ch
   let module: M | undefined;
   let dict: StateDict = {};
   try {
+    const params = [...where].reduce((n, [k, file]) => n + file.entry(k).shape.reduce((a, d) => a * d, 1), 0);
+    checkBackendMemory(4 * params, `the tower (${(params / 1e6).toFixed(1)}M parameters as float32)`);
     module = skipInit(create);
     if (options.remap) {
       for (const [name, key] of names) dict[name] = where.get(key)!.readTensor(key);
