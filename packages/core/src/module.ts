@@ -172,10 +172,7 @@ export abstract class Module {
    * `state_dict` order (own weights first, then each child in registration order).
    */
   namedParameters(prefix = ''): Array<[string, tf.Variable]> {
-    const out: Array<[string, tf.Variable]> = [];
-    for (const [name, entry] of this.parametersByName) out.push([prefix + name, loaded(this, name, entry)]);
-    for (const [name, child] of this.childrenByName) out.push(...child.namedParameters(`${prefix}${name}.`));
-    return out;
+    return this.namedEntries(prefix).map(([name, entry]) => [name, loaded(this, name, entry)]);
   }
 
   /** All weights, in {@link Module.namedParameters} order. */

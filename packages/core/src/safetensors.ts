@@ -300,6 +300,18 @@ function halfBits(): Uint32Array {
   return halfTable;
 }
 
+/** `out[at + i]` = the float32 bits of half `src[i]`, by table (one monomorphic loop: ~1 ns an element). */
+function decodeF16(src: Uint16Array, out: Uint32Array, at: number, table: Uint32Array): void {
+  const n = src.length;
+  for (let i = 0; i < n; i++) out[at + i] = table[src[i]!]!;
+}
+
+/** `out[at + i]` = the float32 bits of bfloat16 `src[i]` (its upper 16 bits). */
+function decodeBF16(src: Uint16Array, out: Uint32Array, at: number): void {
+  const n = src.length;
+  for (let i = 0; i < n; i++) out[at + i] = src[i]! << 16;
+}
+
 /** Swaps each `elementSize`-byte element in place between little-endian and host order. */
 function swapToHost(bytes: Uint8Array, elementSize: number): Uint8Array {
   if (!LITTLE_ENDIAN_HOST) for (let i = 0; i < bytes.length; i += elementSize) bytes.subarray(i, i + elementSize).reverse();
@@ -418,10 +430,7 @@ export class SafetensorsFile {
         const out = new Float32Array(n);
         const bits = new Uint32Array(out.buffer);
         const table = dtype === 'F16' ? halfBits() : null;
-        this.chunks(at, n, 2, (half, o) => {
-          if (table) for (let i = 0; i < half.length; i++) bits[o + i] = table[half[i]!]!;
-          else for (let i = 0; i < half.length; i++) bits[o + i] = half[i]! << 16;
-        });
+        this.chunks(at, n, 2, (half, o) => (table ? decodeF16(half as Uint16Array, bits, o, table) : decodeBF16(half as Uint16Array, bits, o)));
         return out;
       }
       case 'I64': {
