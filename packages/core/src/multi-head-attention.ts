@@ -3,7 +3,7 @@ import { Module } from './module';
 import { Linear, linear } from './linear';
 import { xavierUniform } from './initializers';
 import { scaledDotProductAttention } from './attention';
-import { assertShape } from './shape-checks';
+import { assertDtype, assertShape } from './shape-checks';
 
 /** Constructor arguments of {@link MultiHeadAttention}. */
 export interface MultiHeadAttentionArgs {
@@ -102,6 +102,9 @@ export class MultiHeadAttention extends Module {
     assertShape(key, [b, null, this.kdim], 'MultiHeadAttention key', ['batch', 'keys', 'kdim']);
     const s = key.shape[1]!;
     assertShape(value, [b, s, this.vdim], 'MultiHeadAttention value', ['batch', 'keys', 'vdim']);
+    assertDtype(query, ['float32'], 'MultiHeadAttention query');
+    assertDtype(key, ['float32'], 'MultiHeadAttention key');
+    assertDtype(value, ['float32'], 'MultiHeadAttention value');
     const n = query.shape[1]!;
     return tf.tidy(() => {
       const [q, k, v] = this.project(query, key, value);

@@ -28,6 +28,13 @@ export interface DecoderLMFiles extends LoadDecoderLMOptions {
  * ```
  */
 export function loadDecoderLMSync(files: DecoderLMFiles): CausalLM {
+  if (typeof files !== 'object' || files === null) throw new Error(`loadDecoderLM: expected { config, weights, index? }, got ${kindOf(files)}`);
+  const w: unknown = files.weights;
+  if (typeof w !== 'object' || w === null) {
+    throw new Error(
+      `loadDecoderLM: expected weights as model.safetensors bytes (Uint8Array or ArrayBuffer), a list of shards, shards by file name or { index, shards }, got ${kindOf(w)}`,
+    );
+  }
   const shards = checkShards(files.weights, files.index);
   const model = skipInit(() => createDecoderLM(files.config));
   try {
@@ -77,4 +84,8 @@ export function loadDecoderLMSync(files: DecoderLMFiles): CausalLM {
 export async function loadDecoderLM(files: DecoderLMFiles): Promise<CausalLM> {
   await tf.ready();
   return loadDecoderLMSync(files);
+}
+
+function kindOf(v: unknown): string {
+  return v === null ? 'null' : v === undefined ? 'undefined' : Array.isArray(v) ? 'an array' : `a value of type ${typeof v}`;
 }

@@ -43,13 +43,13 @@ class Blip2VisionEmbeddings extends Module {
   forward(x: tf.Tensor4D): tf.Tensor3D {
     return tf.tidy(() => {
       const patches = this.patchEmbedding.forward(x);
-      const [b, n, d] = patches.shape;
+      const [b, n] = patches.shape;
       const pos = this.parameter('position_embedding');
       if (n + 1 !== pos.shape[1]) {
         const g = Math.sqrt(pos.shape[1]! - 1) * this.cfg.patchSize;
         throw new Error(`BLIP-2 vision: expected ${g}×${g} images (${pos.shape[1]! - 1} patches), got ${x.shape[1]}×${x.shape[2]} (${n} patches)`);
       }
-      const cls = tf.broadcastTo(this.parameter('class_embedding'), [b, 1, d]);
+      const cls = tf.tile(this.parameter('class_embedding'), [b, 1, 1]); // (broadcastTo keeps 1 row for b = 0)
       return tf.add(tf.concat([cls, patches], 1), pos) as tf.Tensor3D;
     });
   }

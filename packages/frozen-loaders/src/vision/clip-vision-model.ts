@@ -53,7 +53,7 @@ class ClipVisionEmbeddings extends Module {
         const g = Math.sqrt(table.shape[0]! - 1) * this.cfg.patchSize;
         throw new Error(`CLIP vision: expected ${g}×${g} images (${table.shape[0]! - 1} patches), got ${x.shape[1]}×${x.shape[2]} (${n} patches)`);
       }
-      const cls = tf.broadcastTo(tf.reshape(this.parameter('class_embedding'), [1, 1, d]), [b, 1, d]);
+      const cls = tf.tile(tf.reshape(this.parameter('class_embedding'), [1, 1, d]), [b, 1, 1]); // (broadcastTo keeps 1 row for b = 0)
       return tf.add(tf.concat([cls, patches], 1), table) as tf.Tensor3D;
     });
   }

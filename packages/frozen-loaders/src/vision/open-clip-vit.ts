@@ -129,7 +129,7 @@ export class OpenClipVisionTransformer extends Module implements VisionEncoder {
       if (n + 1 !== pos.shape[0]) {
         throw new Error(`open_clip ViT: expected ${this.config.imageSize}×${this.config.imageSize} images, got ${pixelValues.shape[2]}×${pixelValues.shape[3]}`);
       }
-      const cls = tf.broadcastTo(tf.reshape(this.parameter('class_embedding'), [1, 1, w]), [b, 1, w]);
+      const cls = tf.tile(tf.reshape(this.parameter('class_embedding'), [1, 1, w]), [b, 1, 1]); // (broadcastTo keeps 1 row for b = 0)
       let x = tf.add(tf.concat([cls, patches], 1), pos) as tf.Tensor3D;
       if (this.lnPre) x = this.lnPre.forward(x) as tf.Tensor3D;
       for (const block of this.transformer.resblocks) x = block.forward(x);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, assertShape } from '@vlm/core';
+import { Module, assertDtype, assertShape } from '@vlm/core';
 
 /** Constructor arguments of {@link PatchEmbedding}. */
 export interface PatchEmbeddingArgs {
@@ -73,5 +73,6 @@ export class PatchEmbedding extends Module {
  */
 export function nchwToNhwc(x: tf.Tensor): tf.Tensor4D {
   assertShape(x, [null, null, null, null], 'pixel_values (NCHW)', ['batch', 'channels', 'height', 'width']);
+  assertDtype(x, ['float32'], 'pixel_values (NCHW)');
   return tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D;
 }
