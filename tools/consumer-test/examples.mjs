@@ -33,7 +33,7 @@ const check = (ok, what, detail = '') => {
   console.error(`${ok ? 'PASS' : 'FAIL'}  ${what}${!ok && detail ? `\n${String(detail).trim().split('\n').slice(0, 30).map((l) => `      ${l}`).join('\n')}` : ''}`);
 };
 const run = (cmd, argv, cwd, timeoutMs = 300_000) => new Promise((done) => {
-  const child = spawn(cmd, argv, { cwd, env: { ...process.env, npm_config_update_notifier: 'false' } });
+  const child = spawn(cmd, argv, { cwd, env: { ...process.env, npm_config_update_notifier: 'false', VLM_REPO: repo } });
   let out = '';
   const timer = setTimeout(() => { out += `\n(killed after ${timeoutMs / 1000} s)`; child.kill('SIGKILL'); }, timeoutMs);
   child.stdout.on('data', (d) => (out += d));
