@@ -22,6 +22,7 @@ export * from './attention';
 export * from './multi-head-attention';
 export * from './cross-attention';
 export * from './freeze';
+export * from './apply-gradients';
 export * from './backend';
 export { installFastWasmKernels, setFastMatMulBackend } from './wasm-kernels';
 export * from './module-layer';
