@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { manualSeed, readSafetensors, trainableVariables, type StateDict } from '@vlm/core';
 import { Blip2, Flamingo, Llava, parseOpenFlamingoConfig, type OpenFlamingoConfig } from '@vlm/pipelines';
-import { loadBlip2, readBridge, writeBridge } from '../src/node';
+import { loadBlip2, readBridge, writeBridge } from '@vlm/pipelines/node';
 
 // Real tiny checkpoints: the repo's vendored golden cases (made with OpenFlamingo and Hugging Face transformers).
 const GOLDEN = resolve(dirname(fileURLToPath(import.meta.url)), '../../../golden');
