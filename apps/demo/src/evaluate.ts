@@ -11,14 +11,17 @@ export interface Query {
   prompt: string;
 }
 
-/** Answers prompts: generated text (up to `<|endofchunk|>`, special tokens dropped), one per query. */
-export type Answerer = (queries: readonly Query[], maxNewTokens: number) => string[];
+/**
+ * Answers prompts: generated text (up to `<|endofchunk|>`, special tokens dropped), one per
+ * query; `null` where the prompt (with its soft prompts) does not fit the LM's positions.
+ */
+export type Answerer = (queries: readonly Query[], maxNewTokens: number) => Array<string | null>;
 
 const CHUNK = 16;
 
 // Runs `answer` on groups of queries with the same image count, in chunks, keeping the input order.
-function grouped(queries: readonly Query[], answer: (group: Query[]) => string[]): string[] {
-  const out = new Array<string>(queries.length);
+function grouped(queries: readonly Query[], answer: (group: Query[]) => Array<string | null>): Array<string | null> {
+  const out = new Array<string | null>(queries.length);
   const byCount = new Map<number, number[]>();
   queries.forEach((q, i) => byCount.set(q.images.length, [...(byCount.get(q.images.length) ?? []), i]));
   for (const idx of byCount.values()) {
@@ -45,11 +48,17 @@ export function flamingoAnswerer(model: Flamingo, features: tf.Tensor3D): Answer
 }
 
 export function softPromptAnswerer(model: SoftPromptModel, features: tf.Tensor3D, eocId: number): Answerer {
+  const limit = model.lm.info.maxPositions ?? Infinity;
+  const fits = (q: Query, maxNewTokens: number) => model.tokenizer!.encode(q.prompt).length + q.images.length * (model.numVisualTokens - 1) + maxNewTokens <= limit;
   return (queries, maxNewTokens) =>
-    grouped(queries, (group) => {
+    grouped(queries, (all) => {
+      const group = all.filter((q) => fits(q, maxNewTokens));
+      if (group.length === 0) return all.map(() => null);
       const tokens = gatherTokens(features, group.map((q) => q.images));
       try {
-        return model.generate({ images: tokens, visionTokens: true, prompt: group.map((q) => q.prompt), maxNewTokens, stopTokenIds: [eocId] }).text!;
+        const text = model.generate({ images: tokens, visionTokens: true, prompt: group.map((q) => q.prompt), maxNewTokens, stopTokenIds: [eocId] }).text!;
+        let k = 0;
+        return all.map((q) => (fits(q, maxNewTokens) ? text[k++]! : null));
       } finally {
         tokens.dispose();
       }
@@ -81,8 +90,8 @@ export interface HeldOutSamples {
 }
 
 export function heldOutScores(answer: Answerer, data: WorldData): { scores: HeldOut; samples: HeldOutSamples } {
-  const captions = answer(data.heldOut.captions.map(asQuery), 12);
-  const answers = answer(data.heldOut.qa.map(asQuery), 4);
+  const captions = answer(data.heldOut.captions.map(asQuery), 12).map((t) => t ?? '');
+  const answers = answer(data.heldOut.qa.map(asQuery), 4).map((t) => t ?? '');
   return { scores: { ...captionScores(captions, data.heldOut.captions.map((c) => data.bank.scenes[c.scene]!)), vqa: exact(answers, data.heldOut.qa) }, samples: { captions, answers } };
 }
 
@@ -101,22 +110,23 @@ const exact = (answers: readonly string[], examples: readonly Example[]) => answ
 
 const asQuery = (e: Example): Query => ({ images: e.images, prompt: e.prompt });
 
+// Accuracy, or null when some prompt does not fit the LM's positions (a cell the model cannot be asked).
+const accuracy = (got: Array<string | null>, truth: (i: number) => string) => (got.some((a) => a === null) ? null : got.filter((a, i) => a === truth(i)).length / Math.max(1, got.length));
+
 /** Accuracy on the implied-task episodes with 0, 2 and 4 shots. */
-export function fewShotEpisodes(answer: Answerer, data: WorldData): Record<'0' | '2' | '4', number> {
-  const out = {} as Record<'0' | '2' | '4', number>;
+export function fewShotEpisodes(answer: Answerer, data: WorldData): Record<'0' | '2' | '4', number | null> {
+  const out = {} as Record<'0' | '2' | '4', number | null>;
   for (const k of [0, 2, 4] as const) {
-    const got = answer(data.fewShotEpisodes.map((ep) => fewShotEpisodePrompt(ep, k)), 4);
-    out[String(k) as '0'] = got.filter((a, i) => a === data.fewShotEpisodes[i]!.answer).length / Math.max(1, got.length);
+    out[String(k) as '0'] = accuracy(answer(data.fewShotEpisodes.map((ep) => fewShotEpisodePrompt(ep, k)), 4), (i) => data.fewShotEpisodes[i]!.answer);
   }
   return out;
 }
 
 /** VQA accuracy on held-out scenes with 0, 2 and 3 solved image–question–answer examples in the prompt. */
-export function fewShotVqa(answer: Answerer, data: WorldData): Record<'0' | '2' | '3', number> {
-  const out = {} as Record<'0' | '2' | '3', number>;
+export function fewShotVqa(answer: Answerer, data: WorldData): Record<'0' | '2' | '3', number | null> {
+  const out = {} as Record<'0' | '2' | '3', number | null>;
   for (const k of [0, 2, 3] as const) {
-    const got = answer(data.fewShotVqa.map((item) => fewShotVqaPrompt(item, k)), 4);
-    out[String(k) as '0'] = got.filter((a, i) => a === data.fewShotVqa[i]!.query.target).length / Math.max(1, got.length);
+    out[String(k) as '0'] = accuracy(answer(data.fewShotVqa.map((item) => fewShotVqaPrompt(item, k)), 4), (i) => data.fewShotVqa[i]!.query.target);
   }
   return out;
 }
@@ -134,7 +144,7 @@ export function gateAblation(model: Flamingo, answer: Answerer, data: WorldData)
     const saved = gates.map(([n, v]) => [n, v, tf.clone(v)] as const);
     try {
       for (const [n, v] of saved) if (zero(n)) tf.tidy(() => v.assign(tf.zerosLike(v)));
-      return captionScores(answer(data.heldOut.captions.map(asQuery), 12), scenes);
+      return captionScores(answer(data.heldOut.captions.map(asQuery), 12).map((t) => t ?? ''), scenes);
     } finally {
       for (const [, v, keep] of saved) {
         v.assign(keep);

@@ -10,9 +10,9 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4
 .grid{display:flex;flex-wrap:wrap;gap:12px}.card{width:250px;font-size:12px;border:1px solid #ddd;padding:6px}.card img{width:120px;height:120px;image-rendering:pixelated}
 .plots{display:flex;flex-wrap:wrap;gap:8px}.note{color:#555;font-size:13px}`;
 
-function table(head: string[], rows: Array<Array<string | number>>): string {
+function table(head: string[], rows: Array<Array<string | number | null>>): string {
   return `<table><tr>${head.map((h, i) => `<th class="${i ? '' : 'l'}">${esc(h)}</th>`).join('')}</tr>${rows
-    .map((r) => `<tr>${r.map((c, i) => `<td class="${i ? '' : 'l'}">${typeof c === 'number' ? pct(c) : esc(c)}</td>`).join('')}</tr>`)
+    .map((r) => `<tr>${r.map((c, i) => `<td class="${i ? '' : 'l'}">${c === null ? 'n/a (does not fit the LM)' : typeof c === 'number' ? pct(c) : esc(c)}</td>`).join('')}</tr>`)
     .join('')}</table>`;
 }
 
@@ -60,9 +60,9 @@ ${groupedBars(r.qformer_probe.across_images.map((_, i) => String(i)), [{ name: '
 
 <h2>Experiment 3: few-shot</h2>
 ${table(['implied-task episodes', '0-shot', '2-shot', '4-shot'], models.map((m) => [modelName[m], fs[m]['0'], fs[m]['2'], fs[m]['4']]))}
-${groupedBars(['0-shot', '2-shot', '4-shot'], models.map((m) => ({ name: modelName[m], values: [fs[m]['0'], fs[m]['2'], fs[m]['4']] })), { title: 'Held-out episodes whose task only the shots imply', yLabel: 'accuracy', yMax: 1 })}
+${groupedBars(['0-shot', '2-shot', '4-shot'], models.map((m) => ({ name: modelName[m], values: [fs[m]['0'] ?? 0, fs[m]['2'] ?? 0, fs[m]['4'] ?? 0] })), { title: 'Held-out episodes whose task only the shots imply', yLabel: 'accuracy', yMax: 1 })}
 ${table(['VQA with solved examples', '0', '2', '3'], models.map((m) => [modelName[m], fv[m]['0'], fv[m]['2'], fv[m]['3']]))}
-${groupedBars(['0', '2', '3'], models.map((m) => ({ name: modelName[m], values: [fv[m]['0'], fv[m]['2'], fv[m]['3']] })), { title: 'VQA on held-out scenes with 0/2/3 example image–answer pairs', yLabel: 'accuracy', yMax: 1 })}
+${groupedBars(['0', '2', '3'], models.map((m) => ({ name: modelName[m], values: [fv[m]['0'] ?? 0, fv[m]['2'] ?? 0, fv[m]['3'] ?? 0] })), { title: 'VQA on held-out scenes with 0/2/3 example image–answer pairs', yLabel: 'accuracy', yMax: 1 })}
 
 <h2>BLIP-2 stage-1 retrieval (held-out scenes)</h2>
 ${table(['direction', 'recall@1'], [['image → text', r.blip2.retrieval.i2t_r1], ['text → image', r.blip2.retrieval.t2i_r1]])}

@@ -30,8 +30,9 @@ export interface DemoResults {
     chance: Record<string, number>;
     images: number;
   };
-  few_shot: Record<'flamingo' | 'blip2' | 'lm_only', Record<'0' | '2' | '4', number>>;
-  few_shot_vqa: Record<'flamingo' | 'blip2' | 'lm_only', Record<'0' | '2' | '3', number>>;
+  /** `null`: the prompt does not fit the LM's positions (e.g. 5 images × 32 BLIP-2 queries). */
+  few_shot: Record<'flamingo' | 'blip2' | 'lm_only', Record<'0' | '2' | '4', number | null>>;
+  few_shot_vqa: Record<'flamingo' | 'blip2' | 'lm_only', Record<'0' | '2' | '3', number | null>>;
   samples: Array<{
     image: string;
     truth: string;

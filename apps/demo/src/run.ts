@@ -178,8 +178,8 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   log('\n7. Few-shot: implied-task episodes (0/2/4 shots) and VQA with 0/2/3 solved examples');
   const fewShot = { flamingo: fewShotEpisodes(flamingoAnswer, data), blip2: fewShotEpisodes(blip2Answer, data), lm_only: fewShotEpisodes(lmOnly, data) };
   const fewShotV = { flamingo: fewShotVqa(flamingoAnswer, data), blip2: fewShotVqa(blip2Answer, data), lm_only: fewShotVqa(lmOnly, data) };
-  for (const [k, v] of Object.entries(fewShot)) log(`  episodes ${k}: ${Object.entries(v).map(([s, a]) => `${s}-shot ${pct(a)}`).join(', ')}`);
-  for (const [k, v] of Object.entries(fewShotV)) log(`  VQA ${k}: ${Object.entries(v).map(([s, a]) => `${s}-shot ${pct(a)}`).join(', ')}`);
+  for (const [k, v] of Object.entries(fewShot)) log(`  episodes ${k}: ${Object.entries(v).map(([s, a]) => `${s}-shot ${a === null ? 'n/a (too long for the LM)' : pct(a)}`).join(', ')}`);
+  for (const [k, v] of Object.entries(fewShotV)) log(`  VQA ${k}: ${Object.entries(v).map(([s, a]) => `${s}-shot ${a === null ? 'n/a (too long for the LM)' : pct(a)}`).join(', ')}`);
 
   // ------------------------------------------------------------------ outputs
   const bridges = {
