@@ -77,6 +77,14 @@ export function skipInit<T>(build: () => T): T {
   }
 }
 
+/**
+ * Whether modules built now are inside {@link skipInit} (their weights are placeholders), so that
+ * code which initialises weights after construction can leave them to the checkpoint.
+ */
+export function isInitSkipped(): boolean {
+  return skipping > 0;
+}
+
 /** Tensors to load one at a time with {@link Module.loadStateDictFrom}. */
 export interface StateDictSource {
   /** PyTorch shape and dtype of every tensor to load, by the module's dotted weight names. */
