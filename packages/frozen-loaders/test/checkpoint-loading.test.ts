@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { skipInit, writeSafetensors, type SafetensorsByteSource } from '@vlm/core';
 import { createDecoderLM, loadDecoderLMSync } from '../src/lm/index';
-import { loadClipVisionModel, readHfCheckpointDir } from '../src/vision/index';
+import { loadClipVisionModel } from '../src/vision/index';
+import { readHfCheckpointDir } from '../src/node/index';
 import { GOLDEN_DIR, readCase, type VisionCase } from './vision-helpers';
 
 const GPT2 = { model_type: 'gpt2', vocab_size: 97, n_positions: 32, n_embd: 32, n_layer: 2, n_head: 4 };
