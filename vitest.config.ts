@@ -4,14 +4,12 @@ import { resolve } from 'node:path';
 
 // Tests import each @vlm package from its TypeScript source, so a change is tested without
 // rebuilding; the built dist is checked separately (publint, attw, the golden runner, the demo).
-// A package's Node-only entry (`@vlm/<pkg>/node`, src/node.ts) comes before its main entry so
-// that the longer name matches first.
-const alias = readdirSync(resolve(__dirname, 'packages'))
-  .filter((dir) => existsSync(resolve(__dirname, 'packages', dir, 'src/index.ts')))
-  .flatMap((dir) => [
-    ...(existsSync(resolve(__dirname, 'packages', dir, 'src/node.ts')) ? [{ find: `@vlm/${dir}/node`, replacement: resolve(__dirname, 'packages', dir, 'src/node.ts') }] : []),
-    { find: `@vlm/${dir}`, replacement: resolve(__dirname, 'packages', dir, 'src/index.ts') },
-  ]);
+// A package's `/node` entry (src/node/index.ts) is aliased as `@vlm/<pkg>/node`.
+const alias = readdirSync(resolve(__dirname, 'packages')).flatMap((dir) =>
+  [['', 'src/index.ts'], ['/node', 'src/node/index.ts']]
+    .filter(([, file]) => existsSync(resolve(__dirname, 'packages', dir, file)))
+    .map(([sub, file]) => ({ find: new RegExp(`^@vlm/${dir}${sub}$`), replacement: resolve(__dirname, 'packages', dir, file) })),
+);
 
 export default defineConfig({
   resolve: { alias },

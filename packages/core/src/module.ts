@@ -165,15 +165,24 @@ export abstract class Module {
    * and nothing is loaded. Values are copied; the caller keeps ownership of `dict`.
    */
   loadStateDict(dict: StateDict, options: LoadStateDictOptions = {}): LoadStateDictResult {
+    if (typeof dict !== 'object' || dict === null || Array.isArray(dict) || dict instanceof tf.Tensor) {
+      throw new Error(`loadStateDict for ${this.constructor.name}: expected a state dict (an object of tensors by name), got ${describeValue(dict)}`);
+    }
     const strict = options.strict ?? true;
     const entries = new Map(this.namedEntries());
     const missingKeys = [...entries.keys()].filter((k) => !(k in dict));
     const unexpectedKeys = Object.keys(dict).filter((k) => !entries.has(k));
+    const invalid: string[] = [];
     const mismatches: string[] = [];
     const problems: string[] = [];
+    // Every entry is checked before the first write: a rejected dict leaves the module untouched.
     for (const [name, { variable, layout }] of entries) {
-      const value = dict[name];
-      if (value === undefined) continue;
+      if (!(name in dict)) continue;
+      const value: unknown = dict[name];
+      if (!(value instanceof tf.Tensor) || value.isDisposed) {
+        invalid.push(`  ${name}: expected a live tf.Tensor, got ${describeValue(value)}`);
+        continue;
+      }
       const expected = layout === 'transposed' ? [...variable.shape].reverse() : variable.shape;
       if (!sameShape(value.shape, expected)) {
         mismatches.push(`  ${name}: expected shape ${formatShape(expected)}, got ${formatShape(value.shape)}`);
@@ -184,6 +193,7 @@ export abstract class Module {
     const errors: string[] = [];
     if (strict && missingKeys.length) errors.push(`Missing key(s) in state_dict:\n${missingKeys.map((k) => `  ${k}`).join('\n')}`);
     if (strict && unexpectedKeys.length) errors.push(`Unexpected key(s) in state_dict:\n${unexpectedKeys.map((k) => `  ${k}`).join('\n')}`);
+    if (invalid.length) errors.push(`Value(s) that are not live tensors:\n${invalid.join('\n')}`);
     if (mismatches.length) errors.push(`Size mismatch(es):\n${mismatches.join('\n')}`);
     if (problems.length) errors.push(`Dtype mismatch(es):\n${problems.join('\n')}`);
     if (errors.length) {
@@ -248,6 +258,17 @@ function assertFreshName(module: Module, name: string): void {
     throw new Error(`Invalid name '${name}': a parameter or child name is letters, digits and '_' (dots join levels)`);
   }
   if (module.hasLocalName(name)) throw new Error(`${module.constructor.name} already has a parameter or child named '${name}'`);
+}
+
+function describeValue(v: unknown): string {
+  if (v instanceof tf.Tensor) return v.isDisposed ? `a disposed tensor of shape ${formatShape(v.shape)}` : `a tensor of shape ${formatShape(v.shape)}`;
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  if (typeof v === 'object') {
+    const keys = Object.keys(v).slice(0, 5);
+    return `an object that is not a tf.Tensor (keys: ${keys.length ? keys.join(', ') : 'none'})`;
+  }
+  return `a ${typeof v}`;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

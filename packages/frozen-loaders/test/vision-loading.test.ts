@@ -12,9 +12,9 @@ import {
   parseClipVisionConfig,
   parseOpenClipVisionConfig,
   readCheckpointWeights,
-  readHfCheckpointDir,
   type ShardedSafetensors,
 } from '../src/vision/index';
+import { readHfCheckpointDir } from '../src/node/index';
 import { GOLDEN_DIR, expectClose, readCase, type VisionCase } from './vision-helpers';
 
 let c: VisionCase;
