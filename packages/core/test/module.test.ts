@@ -100,6 +100,37 @@ describe('Module', () => {
     m.dispose();
   });
 
+  test('loadStateDict checks every entry (live tf.Tensor, shape, dtype) before the first write', () => {
+    const m = new Tiny();
+    const original = m.stateDict();
+    const disposed = tf.ones([1, 3, 8]);
+    disposed.dispose();
+    const cases: Array<[string, unknown, RegExp]> = [
+      ['a disposed tensor', disposed, /queries: expected a live tf\.Tensor, got a disposed tensor of shape \[1, 3, 8\]/],
+      ['a tensor-like object', { shape: [1, 3, 8], dtype: 'float32', dataSync: () => new Float32Array(24) }, /queries: expected a live tf\.Tensor, got an object that is not a tf\.Tensor \(keys: shape, dtype, dataSync\)/],
+      ['null', null, /queries: expected a live tf\.Tensor, got null/],
+      ['an array', [[0]], /queries: expected a live tf\.Tensor, got an array of length 1/],
+    ];
+    for (const [, bad, message] of cases) {
+      // 'queries' is last in the dict: a check at write time would have overwritten the others first
+      const dict: Record<string, unknown> = { ...Object.fromEntries(Object.entries(original).map(([k]) => [k, tf.onesLike(original[k]!)])) };
+      delete dict['queries'];
+      dict['queries'] = bad;
+      expect(() => m.loadStateDict(dict as never)).toThrow(message);
+      expect(() => m.loadStateDict(dict as never, { strict: false })).toThrow(message);
+      const now = m.stateDict();
+      for (const k of Object.keys(original)) expect(now[k]!.arraySync()).toEqual(original[k]!.arraySync());
+      tf.dispose([...Object.values(now), ...(Object.values(dict).filter((v) => v instanceof tf.Tensor && v !== disposed) as tf.Tensor[])]);
+    }
+    expect(() => m.loadStateDict(null as never)).toThrow('loadStateDict for Tiny: expected a state dict (an object of tensors by name), got null');
+    expect(() => m.loadStateDict(original['queries'] as never)).toThrow('got a tensor of shape [1, 3, 8]');
+    // the module still works
+    const y = m.stateDict();
+    expect(y['queries']!.shape).toEqual([1, 3, 8]);
+    tf.dispose([...Object.values(original), ...Object.values(y)]);
+    m.dispose();
+  });
+
   test('rejects duplicate and invalid names', () => {
     class Bad extends Module {
       constructor(name: string) {

@@ -44,6 +44,51 @@ export interface DataParallelOptions {
    * over micro-batches (peak memory of one micro-batch); `predict` runs the forward in pieces.
    */
   microBatch?: number;
+  /**
+   * Milliseconds that each worker's setup may take (from its start to its parameters' report).
+   * Past it, `start` rejects with an error naming the worker and the workers are terminated: a
+   * worker module that never calls {@link serveDataParallel}, or a setup that never resolves,
+   * cannot leave `start` pending. Default: 300,000 (5 minutes); `Infinity` waits forever.
+   */
+  startTimeoutMs?: number;
+  /**
+   * Milliseconds that each call ({@link DataParallel.grads}, {@link DataParallel.predict},
+   * {@link DataParallel.workerMemory}) may wait for every worker's answer, unless the call gives
+   * its own. Past it, the call rejects with an error naming the worker, the workers are
+   * terminated (a worker stuck in a `loss` that never returns cannot be stopped otherwise) and
+   * later calls reject. Default: 600,000 (10 minutes); `Infinity` waits forever.
+   */
+  callTimeoutMs?: number;
+}
+
+/**
+ * Options of one {@link DataParallel} call.
+ *
+ * @example
+ * ```ts
+ * const options: DataParallelCallOptions = { timeoutMs: 30_000 };
+ * const { value, grads } = await dp.grads([x, y], options);
+ * ```
+ */
+export interface DataParallelCallOptions {
+  /** Overrides {@link DataParallelOptions.callTimeoutMs} for this call. */
+  timeoutMs?: number;
+}
+
+/**
+ * Options of {@link DataParallel.close}.
+ *
+ * @example
+ * ```ts
+ * await dp.close({ graceMs: 1000 });
+ * ```
+ */
+export interface DataParallelCloseOptions {
+  /**
+   * Milliseconds to let the call in progress finish before the workers are terminated anyway
+   * (the call then rejects). Default: 5,000.
+   */
+  graceMs?: number;
 }
 
 /**
@@ -112,8 +157,12 @@ export class DataParallel {
   private readonly sent: object[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private closed: Promise<void> | null = null;
+  /** Set when a call timed out and the workers were terminated: every later call rejects with it. */
+  private broken: Error | null = null;
+  private readonly callTimeoutMs: number;
 
-  private constructor(threads: Thread[], params: Array<[string, tf.Variable]>, offsets: number[], weights: SharedArrayBuffer, sum: SharedArrayBuffer) {
+  private constructor(threads: Thread[], params: Array<[string, tf.Variable]>, offsets: number[], weights: SharedArrayBuffer, sum: SharedArrayBuffer, callTimeoutMs: number) {
+    this.callTimeoutMs = callTimeoutMs;
     this.workers = threads.length;
     this.threads = threads;
     this.params = params;
@@ -126,7 +175,8 @@ export class DataParallel {
    * Starts the workers, runs each one's setup, checks that their parameters match the main
    * thread's (by position, then name, shape and dtype: an Error names the first mismatch) and
    * gives them the main thread's values. An error in a worker's setup rejects with its message
-   * and stack; the workers are then ended.
+   * and stack, and a setup that does not end within `startTimeoutMs` with an error naming the
+   * worker; the workers are then ended.
    *
    * @param options the worker module, the number of workers, the parameters, data for the setup, the micro-batch.
    *
@@ -140,6 +190,8 @@ export class DataParallel {
     const microBatch = options.microBatch ?? 0;
     if (!Number.isInteger(n) || n < 1) throw new Error(`DataParallel.start: workers must be an integer >= 1, got ${n}`);
     if (!Number.isInteger(microBatch) || microBatch < 0) throw new Error(`DataParallel.start: microBatch must be an integer >= 1, got ${microBatch}`);
+    const startTimeoutMs = checkTimeout(options.startTimeoutMs ?? 300_000, 'DataParallel.start: startTimeoutMs');
+    const callTimeoutMs = checkTimeout(options.callTimeoutMs ?? 600_000, 'DataParallel.start: callTimeoutMs');
     const params = named(options.parameters);
     const bad = params.find(([, v]) => v.dtype !== 'float32');
     if (bad) throw new Error(`DataParallel.start: parameter '${bad[0]}' is ${bad[1].dtype}; only float32 parameters are supported`);
@@ -151,13 +203,19 @@ export class DataParallel {
     try {
       for (let index = 0; index < n; index++) {
         const boot: Boot = { kind: BOOT_KIND, data: options.data, index, workers: n, microBatch, weights, grads };
-        threads.push(new Thread(new Worker(options.worker, { workerData: boot }), index));
+        const thread = new Thread(new Worker(options.worker, { workerData: boot }), index);
+        threads.push(thread);
+        thread.expireAfter(0, startTimeoutMs, () => new Error(
+          `DataParallel.start: worker ${index} did not finish its setup within ${startTimeoutMs} ms (startTimeoutMs): does the worker module call serveDataParallel, and does its setup resolve?`,
+        ));
       }
       const ready = await settleAll(threads.map((t) => t.ready));
       ready.forEach((r, i) => checkParameters(params.map(info), r.parameters ?? [], i));
-      const dp = new DataParallel(threads, params, offsets, weights, grads[0]!);
+      const dp = new DataParallel(threads, params, offsets, weights, grads[0]!, callTimeoutMs);
       const sync = await dp.changedParameters();
-      await settleAll(threads.map((t) => t.request({ type: 'step', sync, task: null, inputs: [], batchSize: 0 })));
+      await settleAll(threads.map((t) => t.request({ type: 'step', sync, task: null, inputs: [], batchSize: 0 }, [], startTimeoutMs, () => new Error(
+        `DataParallel.start: worker ${t.index} did not take the main thread's parameters within ${startTimeoutMs} ms (startTimeoutMs)`,
+      ))));
       return dp;
     } catch (e) {
       await Promise.all(threads.map((t) => t.terminate()));
@@ -172,6 +230,7 @@ export class DataParallel {
    * and the gradients are summed.
    *
    * @param inputs tensors whose first dimension is the batch (the same for all), in the order the worker's `loss` takes them.
+   * @param options this call's timeout (default: `callTimeoutMs`).
    * @returns new tensors, owned by the caller.
    *
    * @example
@@ -181,13 +240,13 @@ export class DataParallel {
    * tf.dispose([value, ...Object.values(grads)]);
    * ```
    */
-  grads(inputs: tf.Tensor[]): Promise<DataParallelGrads> {
-    return this.serial(async () => {
-      const replies = await this.step('grads', inputs);
+  grads(inputs: tf.Tensor[], options: DataParallelCallOptions = {}): Promise<DataParallelGrads> {
+    return this.serial('grads', options, async (expiry) => {
+      const replies = await this.step('grads', inputs, expiry);
       const k = replies.length;
       if (k > 1) {
         const ranges = splitRows(this.sum.length, k);
-        await settleAll(ranges.map((r, i) => this.threads[i]!.request({ type: 'reduce', from: r.start, to: r.start + r.count, count: k })));
+        await settleAll(ranges.map((r, i) => this.threads[i]!.request({ type: 'reduce', from: r.start, to: r.start + r.count, count: k }, [], ...expiry(i))));
       }
       const present = new Set(replies.flatMap((r) => r.present ?? []));
       const grads: tf.NamedTensorMap = {};
@@ -204,6 +263,7 @@ export class DataParallel {
    * the rows come back in order as one tensor on the main thread's backend.
    *
    * @param inputs tensors whose first dimension is the batch (the same for all).
+   * @param options this call's timeout (default: `callTimeoutMs`).
    * @returns a new tensor, owned by the caller.
    *
    * @example
@@ -211,9 +271,9 @@ export class DataParallel {
    * const logits = await dp.predict([x]);
    * ```
    */
-  predict(inputs: tf.Tensor[]): Promise<tf.Tensor> {
-    return this.serial(async () => {
-      const parts = (await this.step('predict', inputs)).map((r) => r.output!);
+  predict(inputs: tf.Tensor[], options: DataParallelCallOptions = {}): Promise<tf.Tensor> {
+    return this.serial('predict', options, async (expiry) => {
+      const parts = (await this.step('predict', inputs, expiry)).map((r) => r.output!);
       const [first] = parts;
       const rest = first!.shape.slice(1).join();
       const odd = parts.find((p) => p.dtype !== first!.dtype || p.shape.slice(1).join() !== rest);
@@ -231,34 +291,74 @@ export class DataParallel {
   /**
    * Each worker's memory (e.g. to check that a loop leaks no tensor in the workers).
    *
+   * @param options this call's timeout (default: `callTimeoutMs`).
+   *
    * @example
    * ```ts
    * const before = (await dp.workerMemory()).map((m) => m.numTensors);
    * ```
    */
-  workerMemory(): Promise<WorkerMemory[]> {
-    return this.serial(async () => (await settleAll(this.threads.map((t) => t.request({ type: 'memory' })))).map((r) => r.memory!));
+  workerMemory(options: DataParallelCallOptions = {}): Promise<WorkerMemory[]> {
+    return this.serial('workerMemory', options, async (expiry) =>
+      (await settleAll(this.threads.map((t, i) => t.request({ type: 'memory' }, [], ...expiry(i))))).map((r) => r.memory!),
+    );
   }
 
   /**
-   * Ends the workers, after the call in progress (if any). Later calls reject.
+   * Ends the workers, after the call in progress (if any) or `graceMs`, whichever comes first:
+   * workers that do not answer are terminated, and the call in progress then rejects. Later
+   * calls reject. Always resolves.
+   *
+   * @param options how long to let the call in progress finish.
    *
    * @example
    * ```ts
    * await dp.close();
    * ```
    */
-  close(): Promise<void> {
-    this.closed ??= this.queue.then(async () => {
-      await Promise.all(this.threads.map((t) => t.terminate()));
-    });
+  close(options: DataParallelCloseOptions = {}): Promise<void> {
+    const graceMs = checkTimeout(options.graceMs ?? 5_000, 'DataParallel.close: graceMs');
+    this.closed ??= (async () => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, Number.isFinite(graceMs) ? graceMs : 2 ** 31 - 1);
+      });
+      await Promise.race([this.queue, grace]);
+      clearTimeout(timer);
+      const reason = new Error(`DataParallel: closed (the workers were terminated; a call still running after close's graceMs of ${graceMs} ms was abandoned)`);
+      await Promise.all(this.threads.map((t) => t.terminate(reason)));
+    })();
     return this.closed;
   }
 
-  /** Runs `f` after the calls before it. */
-  private serial<T>(f: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `f` after the calls before it, with a per-worker timeout for its requests; a timeout
+   * terminates the workers (a worker stuck in user code cannot be stopped otherwise).
+   */
+  private serial<T>(what: string, options: DataParallelCallOptions, f: (expiry: (worker: number) => [number, () => Error]) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('DataParallel: closed'));
-    const result = this.queue.then(f);
+    if (this.broken) return Promise.reject(this.broken);
+    let timeoutMs: number;
+    try {
+      timeoutMs = checkTimeout(options.timeoutMs ?? this.callTimeoutMs, `DataParallel.${what}: timeoutMs`);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const expiry = (worker: number): [number, () => Error] => [
+      timeoutMs,
+      () => {
+        this.broken ??= new Error(
+          `DataParallel.${what}: worker ${worker} did not answer within ${timeoutMs} ms (timeoutMs); the workers were terminated, start a new DataParallel`,
+        );
+        // terminate every worker (the others may be waiting on the stuck one's gradients)
+        for (const t of this.threads) void t.terminate(this.broken);
+        return this.broken;
+      },
+    ];
+    const result = this.queue.then(() => {
+      if (this.broken) throw this.broken;
+      return f(expiry);
+    });
     this.queue = result.catch(() => {});
     return result;
   }
@@ -277,7 +377,7 @@ export class DataParallel {
   }
 
   /** Sends each worker the changed parameters and its rows of `inputs`; the replies of the workers that got rows. */
-  private async step(task: 'grads' | 'predict', inputs: tf.Tensor[]): Promise<Reply[]> {
+  private async step(task: 'grads' | 'predict', inputs: tf.Tensor[], expiry: (worker: number) => [number, () => Error]): Promise<Reply[]> {
     const B = batchSize(inputs, `DataParallel.${task}`);
     const odd = inputs.find((x) => x.dtype === 'string' || x.dtype === 'complex64');
     if (odd) throw new Error(`DataParallel.${task}: inputs must be float32, int32 or bool, got ${odd.dtype}`);
@@ -287,14 +387,19 @@ export class DataParallel {
     const replies = await settleAll(
       this.threads.map((t, i) => {
         const rows = parts[i];
-        if (!rows) return t.request({ type: 'step', sync, task: null, inputs: [], batchSize: B });
+        if (!rows) return t.request({ type: 'step', sync, task: null, inputs: [], batchSize: B }, [], ...expiry(i));
         const mine: Part[] = inputs.map((x, j) => {
           const size = x.size / B;
           return { values: (values[j] as tf.TypedArray).slice(rows.start * size, (rows.start + rows.count) * size), shape: [rows.count, ...x.shape.slice(1)], dtype: x.dtype };
         });
-        return t.request({ type: 'step', sync, task, inputs: mine, batchSize: B }, mine.map((p) => p.values.buffer as ArrayBuffer));
+        return t.request({ type: 'step', sync, task, inputs: mine, batchSize: B }, mine.map((p) => p.values.buffer as ArrayBuffer), ...expiry(i));
       }),
     );
     return replies.slice(0, parts.length);
   }
+}
+
+function checkTimeout(ms: number, what: string): number {
+  if (typeof ms !== 'number' || Number.isNaN(ms) || ms <= 0) throw new Error(`${what}: expected a number of milliseconds > 0 (or Infinity), got ${String(ms)}`);
+  return ms;
 }

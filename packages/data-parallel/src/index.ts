@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { DataParallel, type DataParallelGrads, type DataParallelOptions } from './data-parallel';
+export { DataParallel, type DataParallelCallOptions, type DataParallelCloseOptions, type DataParallelGrads, type DataParallelOptions } from './data-parallel';
 export { serveDataParallel, type WorkerInit, type WorkerModel, type WorkerSetup } from './serve';
 export type { ParameterList } from './parameters';
 export type { WorkerMemory } from './memory';

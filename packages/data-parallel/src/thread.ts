@@ -1,7 +1,7 @@
 /**
  * The main thread's handle on one worker: numbered requests, each answered by one reply. A
- * worker error, crash or exit rejects what is pending (and everything after). The worker keeps
- * the process alive only while a request is pending.
+ * worker error, crash, exit or a reply that does not come in time rejects what is pending (and
+ * everything after). The worker keeps the process alive only while a request is pending.
  */
 import type { Worker } from 'node:worker_threads';
 import type { Reply, Unsent } from './protocol';
@@ -9,6 +9,7 @@ import type { Reply, Unsent } from './protocol';
 interface Pending {
   resolve: (r: Reply) => void;
   reject: (e: Error) => void;
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 export class Thread {
@@ -27,6 +28,7 @@ export class Thread {
     worker.on('message', (r: Reply) => {
       const p = this.pending.get(r.id);
       if (!p) return;
+      clearTimeout(p.timer);
       this.pending.delete(r.id);
       if (!this.pending.size) worker.unref();
       if (r.error === undefined) p.resolve(r);
@@ -39,26 +41,45 @@ export class Thread {
     });
   }
 
-  /** Sends `req` (moving the buffers in `transfer`) and resolves with the worker's reply. */
-  request(req: Unsent, transfer: ArrayBuffer[] = []): Promise<Reply> {
+  /**
+   * Sends `req` (moving the buffers in `transfer`) and resolves with the worker's reply. Without
+   * a reply within `timeoutMs`, the thread fails with `timeoutError()` (this and every later request reject).
+   */
+  request(req: Unsent, transfer: ArrayBuffer[] = [], timeoutMs = Infinity, timeoutError?: () => Error): Promise<Reply> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
+      this.expireAfter(id, timeoutMs, timeoutError);
       this.worker.ref();
       this.worker.postMessage({ ...req, id }, transfer);
     });
   }
 
-  /** Ends the worker (at once, even mid-computation). */
-  async terminate(): Promise<void> {
+  /** Fails the thread with `timeoutError()` unless request `id` (0 = setup) is answered within `timeoutMs`. */
+  expireAfter(id: number, timeoutMs: number, timeoutError?: () => Error): void {
+    const p = this.pending.get(id);
+    if (!p || !Number.isFinite(timeoutMs)) return;
+    clearTimeout(p.timer);
+    p.timer = setTimeout(() => {
+      if (this.pending.get(id) === p) this.fail(timeoutError?.() ?? new Error(`@vlm/data-parallel: worker ${this.index} did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    p.timer.unref?.();
+  }
+
+  /** Ends the worker (at once, even mid-computation); what is pending rejects with `reason`. */
+  async terminate(reason?: Error): Promise<void> {
     this.closing = true;
+    if (reason) this.fail(reason);
     await this.worker.terminate();
   }
 
   private fail(e: Error) {
     this.failure ??= e;
-    for (const p of this.pending.values()) p.reject(this.failure);
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(this.failure);
+    }
     this.pending.clear();
   }
 }

@@ -205,6 +205,67 @@ describe('DataParallel errors', () => {
   });
 });
 
+describe('DataParallel timeouts: nothing hangs', () => {
+  it('a worker module that never serves (and never ends) rejects start after startTimeoutMs, naming the worker', async () => {
+    const model = mlp({ prefix: 'silent' });
+    const options = { worker: new URL('./fixtures/silent.mjs', import.meta.url), workers: 1, parameters: model.parameters, startTimeoutMs: 1500 };
+    const t0 = Date.now();
+    await expect(DataParallel.start(options)).rejects.toThrow(
+      /DataParallel\.start: worker 0 did not finish its setup within 1500 ms \(startTimeoutMs\): does the worker module call serveDataParallel, and does its setup resolve\?/,
+    );
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    model.dispose();
+  });
+
+  it('a setup that never resolves rejects start after startTimeoutMs', async () => {
+    const model = mlp({ prefix: 'slow' });
+    await expect(start(model.parameters, { mlp: { prefix: 'slow' }, fail: 'hang-setup' }, { startTimeoutMs: 3000 })).rejects.toThrow(
+      /worker 1 did not finish its setup within 3000 ms/,
+    );
+    model.dispose();
+  });
+
+  it('a loss that never returns rejects grads after the call timeout; the workers are terminated, later calls reject, close resolves', async () => {
+    const model = mlp({ prefix: 'stuck' });
+    const dp = await start(model.parameters, { mlp: { prefix: 'stuck' }, fail: 'hang-loss' }, { callTimeoutMs: 60_000 });
+    const inputs = batch(4, 8);
+    const t0 = Date.now();
+    await expect(dp.grads(inputs, { timeoutMs: 1500 })).rejects.toThrow(
+      /DataParallel\.grads: worker 1 did not answer within 1500 ms \(timeoutMs\); the workers were terminated, start a new DataParallel/,
+    );
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    await expect(dp.predict([inputs[0]!])).rejects.toThrow(/did not answer within 1500 ms/);
+    await dp.close();
+    tf.dispose(inputs);
+    model.dispose();
+  });
+
+  it('close() terminates a worker stuck in a call (after graceMs) and the call rejects', async () => {
+    const model = mlp({ prefix: 'close' });
+    const dp = await start(model.parameters, { mlp: { prefix: 'close' }, fail: 'hang-loss' }, { callTimeoutMs: Infinity });
+    const inputs = batch(4, 9);
+    const pending = dp.grads(inputs).catch((e: Error) => e);
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    await dp.close({ graceMs: 500 });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    const error = await pending;
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/DataParallel: closed \(the workers were terminated/);
+    await expect(dp.grads(inputs)).rejects.toThrow(/closed/);
+    tf.dispose(inputs);
+    model.dispose();
+  });
+
+  it('bad timeouts are errors naming what came', async () => {
+    const model = mlp({ prefix: 'opts' });
+    await expect(start(model.parameters, { mlp: { prefix: 'opts' } }, { startTimeoutMs: -1 })).rejects.toThrow(
+      'DataParallel.start: startTimeoutMs: expected a number of milliseconds > 0 (or Infinity), got -1',
+    );
+    model.dispose();
+  });
+});
+
 describe('DataParallel in its own process', () => {
   const script = fileURLToPath(new URL('./fixtures/main.mjs', import.meta.url));
   for (const mode of ['close', 'idle']) {

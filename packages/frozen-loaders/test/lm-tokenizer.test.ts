@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { expect, test } from 'vitest';
-import { createDecoderLM, generate, loadTokenizer } from '../src/lm/index';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { createDecoderLM, generate, loadTokenizer, type LMTokenizer } from '../src/lm/index';
+import { realTokenizerIds, realTokenizerJson } from './real-tokenizers';
 
 /** A tiny GPT-2 style byte-level BPE tokenizer.json, built here (no network). */
 function tinyTokenizerJson(mergesAsPairs = false) {
@@ -63,4 +64,38 @@ test('tokenizer → batched generation → decode', () => {
   expect(typeof tok.decode(newTokens[0]!)).toBe('string');
   expect(tf.memory().numTensors).toBe(before);
   lm.dispose();
+});
+
+describe.each(Object.entries(realTokenizerIds.tokenizers))('real tokenizer.json: %s', (name, fixture) => {
+  let tok: LMTokenizer;
+  beforeAll(() => {
+    tok = loadTokenizer(realTokenizerJson(fixture));
+  }, 180_000);
+
+  test(`loads with its ${fixture.vocabSize} ids (no call-stack overflow on a large vocabulary)`, () => {
+    expect(tok.vocabSize).toBe(fixture.vocabSize);
+  });
+
+  test.each(fixture.cases.map((c) => [JSON.stringify(c.text).slice(0, 50), c] as const))('same ids and text as Python tokenizers: %s', (_, c) => {
+    expect(tok.encode(c.text)).toEqual(c.ids);
+    expect(tok.encode(c.text, { addSpecialTokens: false })).toEqual(c.idsWithoutSpecial);
+    expect(tok.decode(c.ids)).toBe(c.decoded);
+    expect(tok.decode(c.ids, { skipSpecialTokens: true })).toBe(c.decodedSkipSpecial);
+  });
+
+  test("Flamingo's added special tokens get the next ids, as in Python tokenizers", () => {
+    const withAdded = loadTokenizer(realTokenizerJson(fixture), { addSpecialTokens: fixture.added.tokens });
+    expect(fixture.added.tokens.map((t) => withAdded.addedTokenIds[t])).toEqual(fixture.added.ids);
+    expect(withAdded.vocabSize).toBe(fixture.vocabSize + fixture.added.tokens.length);
+    expect(withAdded.encode(fixture.added.text, { addSpecialTokens: false })).toEqual(fixture.added.textIds);
+    expect(withAdded.decode(fixture.added.textIds, { skipSpecialTokens: true })).toBe(fixture.added.decodedSkipSpecial);
+  });
+
+  test('decode([]) is empty; an id outside the vocabulary is an error naming it', () => {
+    expect(tok.decode([])).toBe('');
+    expect(() => tok.decode([999999])).toThrow(new RegExp(`expected token ids that are integers in \\[0, ${fixture.vocabSize}\\).*got 999999 at index 0`));
+    expect(() => tok.decode([1, fixture.vocabSize])).toThrow(`got ${fixture.vocabSize} at index 1`);
+    expect(() => tok.decode([-1])).toThrow('got -1 at index 0');
+    expect(() => tok.decode([1.5])).toThrow('got 1.5 at index 0');
+  });
 });

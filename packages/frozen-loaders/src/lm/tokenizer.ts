@@ -57,9 +57,27 @@ interface AddedTokenJson {
  * tok.decode(ids, { skipSpecialTokens: true }); // 'A photo of a cat'
  * ```
  */
+/**
+ * The part of the `@huggingface/tokenizers` `Tokenizer` that {@link LMTokenizer} uses, declared
+ * here so that these types do not depend on that package's (whose declarations do not resolve
+ * under `moduleResolution: node16`).
+ */
+export interface HfTokenizer {
+  /** Token ids and tokens of `text`. */
+  encode(text: string, options?: { add_special_tokens?: boolean }): { ids: number[]; tokens: string[] };
+  /** The text of `ids`. */
+  decode(ids: number[], options?: { skip_special_tokens?: boolean }): string;
+  /** The id of one token, or `undefined`. */
+  token_to_id(token: string): number | undefined;
+  /** The token of one id, or `undefined`. */
+  id_to_token(id: number): string | undefined;
+  /** Token → id, with the added tokens when `withAddedTokens`. */
+  get_vocab(withAddedTokens?: boolean): Map<string, number>;
+}
+
 export class LMTokenizer {
   /** The underlying `@huggingface/tokenizers` instance. */
-  readonly tokenizer: Tokenizer;
+  readonly tokenizer: HfTokenizer;
   /** Id of each added special token requested in {@link LoadTokenizerOptions.addSpecialTokens}. */
   readonly addedTokenIds: Readonly<Record<string, number>>;
   private readonly config: Record<string, unknown>;
@@ -72,7 +90,8 @@ export class LMTokenizer {
     const vocab = ((json.model as Record<string, unknown>).vocab ?? {}) as Record<string, number> | Array<[string, number]>;
     const known = new Map<string, number>(Array.isArray(vocab) ? vocab.map(([t], i) => [t, i] as [string, number]) : Object.entries(vocab));
     for (const t of added) known.set(t.content, t.id);
-    let next = Math.max(-1, ...known.values()) + 1;
+    // a loop, not Math.max(...ids): a spread of 128k–151k ids (Llama 3, Qwen) overflows the call stack
+    let next = largestId(known.values()) + 1;
     const ids: Record<string, number> = {};
     for (const content of options.addSpecialTokens ?? []) {
       const existing = known.get(content);
@@ -90,25 +109,37 @@ export class LMTokenizer {
     json.added_tokens = added;
     this.tokenizer = new Tokenizer(json, this.config);
     this.addedTokenIds = ids;
+    this.vocabSize = largestId(this.tokenizer.get_vocab(true).values()) + 1;
   }
 
-  /** Number of ids (model vocabulary plus added tokens); size the LM's embeddings to at least this. */
-  get vocabSize(): number {
-    return Math.max(-1, ...this.tokenizer.get_vocab(true).values()) + 1;
-  }
+  /** Number of ids (model vocabulary plus added tokens, largest id + 1); size the LM's embeddings to at least this. */
+  readonly vocabSize: number;
 
   /** Text → ids. */
   encode(text: string, options: EncodeOptions = {}): number[] {
+    if (typeof text !== 'string') throw new Error(`encode: expected a string, got ${describe(text)}`);
     return this.tokenizer.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
   }
 
   /** Text → token strings. */
   tokenize(text: string, options: EncodeOptions = {}): string[] {
+    if (typeof text !== 'string') throw new Error(`tokenize: expected a string, got ${describe(text)}`);
     return this.tokenizer.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).tokens;
   }
 
-  /** Ids → text. */
+  /**
+   * Ids → text. `decode([])` is `''`; an id that is not an integer in `[0, vocabSize)` with a
+   * token is an error (it would otherwise decode to nothing, silently).
+   */
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
+    if (!Array.isArray(ids)) throw new Error(`decode: expected an array of token ids, got ${describe(ids)}`);
+    if (ids.length === 0) return '';
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= this.vocabSize || this.tokenizer.id_to_token(id) === undefined) {
+        throw new Error(`decode: expected token ids that are integers in [0, ${this.vocabSize}) with a token in the vocabulary, got ${describe(id)} at index ${i}`);
+      }
+    }
     return this.tokenizer.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? false });
   }
 
@@ -134,7 +165,7 @@ export class LMTokenizer {
    */
   encodeBatch(texts: readonly string[], options: EncodeBatchOptions = {}): EncodedBatch {
     const rows = texts.map((t) => this.encode(t, options));
-    const longest = Math.max(0, ...rows.map((r) => r.length));
+    const longest = rows.reduce((m, r) => Math.max(m, r.length), 0);
     const pad = options.padTokenId ?? this.configTokenId('pad_token') ?? 0;
     const left = (options.paddingSide ?? 'left') === 'left';
     const fill = (r: number[], v: number) => Array<number>(longest - r.length).fill(v);
@@ -153,6 +184,19 @@ export class LMTokenizer {
     const content = typeof v === 'string' ? v : typeof v === 'object' && v !== null ? (v as { content?: unknown }).content : undefined;
     return typeof content === 'string' ? this.tokenToId(content) : undefined;
   }
+}
+
+function largestId(ids: Iterable<number>): number {
+  let largest = -1;
+  for (const id of ids) if (id > largest) largest = id;
+  return largest;
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'string' ? `the string ${JSON.stringify(v.slice(0, 40))}` : `a value of type ${typeof v}`;
 }
 
 /**
