@@ -7,18 +7,22 @@
 //   VLM_BACKEND=wasm pnpm exec vitest run tools/reliability/test/bad-input.test.ts
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CrossAttention, LayerNorm, Linear, MultiHeadAttention, generateGreedy, readSafetensors, writeSafetensors, type KVCache } from '@vlm/core';
+import { CrossAttention, Embedding, FeedForward, LayerNorm, Linear, MultiHeadAttention, generateGreedy, readSafetensors, writeSafetensors, type KVCache } from '@vlm/core';
 import { FlamingoPerceiverResampler, PerceiverResampler } from '@vlm/perceiver';
 import { FlamingoLM, GatedCrossAttention, GatedCrossAttentionBlock } from '@vlm/gated-xattn';
-import { QFormer } from '@vlm/qformer';
+import { MlpProjector, QFormer } from '@vlm/qformer';
 import {
+  Blip2VisionModel,
   ClipVisionModel,
+  OpenClipVisionTransformer,
   createDecoderLM,
   generate,
   loadDecoderLM,
   loadDecoderLMSync,
   loadTokenizer,
+  parseBlip2VisionConfig,
   parseClipVisionConfig,
+  parseOpenClipVisionConfig,
   type CausalLM,
   type LlamaForCausalLM,
 } from '@vlm/frozen-loaders';
@@ -112,6 +116,11 @@ let gated: GatedCrossAttention;
 let block: GatedCrossAttentionBlock;
 let qformer: QFormer;
 let clip: ClipVisionModel;
+let openClip: OpenClipVisionTransformer;
+let blip2Vision: Blip2VisionModel;
+let embedding: Embedding;
+let feedForward: FeedForward;
+let projector: MlpProjector;
 const lms: Record<string, CausalLM> = {};
 let flamingo: FlamingoLM;
 let cache2: KVCache;
@@ -127,6 +136,11 @@ beforeAll(() => {
   block = new GatedCrossAttentionBlock({ dim: D, dimVisual: D, dimHead: 4, heads: 2 });
   qformer = new QFormer({ hiddenSize: 16, numHiddenLayers: 1, numAttentionHeads: 2, intermediateSize: 32, crossAttentionFrequency: 1, encoderHiddenSize: D, numQueryTokens: 4, vocabSize: 30, maxPositionEmbeddings: 16 });
   clip = new ClipVisionModel(parseClipVisionConfig(clipConfig));
+  openClip = new OpenClipVisionTransformer(parseOpenClipVisionConfig({ vision_cfg: { image_size: 16, patch_size: 8, width: 16, layers: 1, head_width: 8 } }));
+  blip2Vision = new Blip2VisionModel(parseBlip2VisionConfig({ model_type: 'blip_2_vision_model', hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, image_size: 16, patch_size: 8 }));
+  embedding = new Embedding({ numEmbeddings: 10, embeddingDim: D });
+  feedForward = new FeedForward({ dim: D, mult: 2 });
+  projector = new MlpProjector({ inFeatures: D, outFeatures: 4 } as never);
   for (const [name, cfg] of Object.entries(lmConfigs)) lms[name] = createDecoderLM(cfg);
   flamingo = new FlamingoLM({ lm: createDecoderLM(lmConfigs.gpt2), dimVisual: D, dimHead: 4, heads: 2, mediaTokenId: 5 });
   const out = lms.gpt2!.forward({ inputIds: ids([[1, 2, 3], [4, 5, 6]]), useCache: true });
@@ -135,7 +149,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  for (const m of [mha, xattn, linear, norm, resampler, flamingoResampler, gated, block, qformer, clip, flamingo, flamingo?.lm, ...Object.values(lms)]) m?.dispose();
+  for (const m of [mha, xattn, linear, norm, openClip, blip2Vision, embedding, feedForward, projector, resampler, flamingoResampler, gated, block, qformer, clip, flamingo, flamingo?.lm, ...Object.values(lms)]) m?.dispose();
   tf.dispose(cache2 as unknown as tf.TensorContainer);
   tf.dispose(tensors);
 });
@@ -159,6 +173,11 @@ describe('empty batches: an empty result, the same on every backend', () => {
     ]),
     { name: 'QFormer, 0 rows', run: () => qformer.encode({ imageEmbeds: f32([0, 5, D]) }), result: (o) => expect(o.queryOutput.shape).toEqual([0, 4, 16]) },
     { name: 'ClipVisionModel, 0 images', run: () => clip.encode(f32([0, 3, 16, 16])), result: [0, 4, 16] },
+    { name: 'OpenClipVisionTransformer, 0 images', run: () => openClip.encode(f32([0, 3, 16, 16])), result: (o: tf.Tensor) => expect(o.shape[0]).toBe(0) },
+    { name: 'Blip2VisionModel, 0 images', run: () => blip2Vision.encode(f32([0, 3, 16, 16])), result: (o: tf.Tensor) => expect(o.shape[0]).toBe(0) },
+    { name: 'QFormer text mode, 0 rows', run: () => new QFormerProbe().text(i32([0, 3])), result: (o) => expect(o.lastHiddenState.shape).toEqual([0, 3, 16]) },
+    { name: 'Embedding, 0 rows', run: () => embedding.forward(i32([0, 3])), result: [0, 3, D] },
+    { name: 'MlpProjector, 0 rows', run: () => projector.forward(f32([0, 4, D])), result: [0, 4, 4] },
   ]);
 });
 
@@ -196,6 +215,18 @@ describe('shapes and dtypes at the public entry points', () => {
     { name: 'QFormer, int32 imageEmbeds', run: () => qformer.encode({ imageEmbeds: i32([1, 5, D]) }), error: 'QFormer imageEmbeds: expected dtype float32, got int32' },
     { name: 'ClipVisionModel, int32 pixels', run: () => clip.encode(i32([1, 3, 16, 16])), error: 'pixel_values (NCHW): expected dtype float32, got int32' },
     { name: 'ClipVisionModel, NHWC pixels', run: () => clip.encode(f32([1, 16, 16, 3])), error: /expected .*got/ },
+    { name: 'OpenClipVisionTransformer, int32 pixels', run: () => openClip.encode(i32([1, 3, 16, 16])), error: 'pixel_values (NCHW): expected dtype float32, got int32' },
+    { name: 'Blip2VisionModel, wrong image size', run: () => blip2Vision.encode(f32([1, 3, 24, 24])), error: /expected 16×16 images .*got 24×24/ },
+    { name: 'QFormer itm without inputIds', run: () => qformer.encode({ imageEmbeds: f32([1, 5, D]), mode: 'itm' }), error: "QFormer: mode 'itm' needs inputIds" },
+    { name: 'QFormer, int32 imageEmbeds of another width', run: () => qformer.encode({ imageEmbeds: i32([1, 5, D + 1]) }), error: 'QFormer imageEmbeds: expected shape [batch, tokens, encoderHiddenSize=8], got [1, 5, 9]' },
+    { name: 'MlpProjector, int32 input', run: () => projector.forward(i32([1, 4, D])), error: /expected dtype float32, got int32/ },
+    { name: 'MlpProjector, wrong width', run: () => projector.forward(f32([1, 4, D + 1])), error: /expected .*got/ },
+    { name: 'Embedding, id out of range', run: () => embedding.forward(ids([[1, 10]])), error: /ids must be in \[0, 10\), got values in \[1, 10\]/ },
+    { name: 'Embedding, float ids', run: () => embedding.forward(f32([1, 3])), error: /expected dtype int32/ },
+    { name: 'FeedForward, int32 input', run: () => feedForward.forward(i32([1, 3, D])), error: /expected dtype float32, got int32/ },
+    { name: 'Linear, int32 input', run: () => linear.forward(i32([2, D])), error: /expected dtype float32, got int32/ },
+    { name: 'LayerNorm, bool input', run: () => norm.forward(keep(tf.zeros([2, D], 'bool'))), error: 'LayerNorm input: expected dtype float32, got bool' },
+    { name: 'Linear, undefined input', run: () => linear.forward(undefined as never), error: 'Linear input: expected a tf.Tensor of shape [8], got a value of type undefined' },
     { name: 'Linear, wrong width', run: () => linear.forward(f32([2, D + 1])), error: /expected .*got/ },
     { name: 'LayerNorm, wrong width', run: () => norm.forward(f32([2, D + 1])), error: /expected .*got/ },
   ]);
@@ -228,6 +259,18 @@ describe('generation edge cases', () => {
     { name: 'OPT beyond max_position_embeddings (with a cache)', run: () => lms.opt!.forward({ inputIds: i32([2, 14]), pastKeyValues: lmCache(lms.opt!, 2, 3) }), error: 'got 17 (3 cached + 14 new)' },
   ]);
 });
+
+/** The Q-Former's text mode needs the text branch: a second, tiny Q-Former built on demand. */
+class QFormerProbe {
+  text(inputIds: tf.Tensor) {
+    const q = new QFormer({ hiddenSize: 16, numHiddenLayers: 1, numAttentionHeads: 2, intermediateSize: 32, crossAttentionFrequency: 1, encoderHiddenSize: D, numQueryTokens: 4, vocabSize: 30, maxPositionEmbeddings: 16, useTextInput: true } as never);
+    try {
+      return q.encode({ inputIds, mode: 'text' });
+    } finally {
+      q.dispose();
+    }
+  }
+}
 
 /** A real cache of `length` positions for `batch` rows (disposed with the suite). */
 function lmCache(lm: CausalLM, batch: number, length: number): KVCache {
