@@ -71,9 +71,9 @@ describe('decodeImage (Node: pngjs, jpeg-js)', () => {
   });
 
   test('other bytes are a clear error', async () => {
-    await expect(decodeImage(new Uint8Array([0x47, 0x49, 0x46, 0x38, 0x39, 0x61]))).rejects.toThrow(/not a PNG or JPEG file \(first bytes: 47 49 46 38 39 61\)/);
+    await expect(decodeImage(new Uint8Array([0x47, 0x49, 0x46, 0x38, 0x39, 0x61]))).rejects.toThrow(/expected a PNG or JPEG file, got one that is not \(first bytes: 47 49 46 38 39 61\)/);
     const broken = new Uint8Array(PNG.sync.write(Object.assign(new PNG({ width: 4, height: 4 }), {}))).slice(0, 40);
-    await expect(decodeImage(broken)).rejects.toThrow(/could not decode the PNG image/);
+    await expect(decodeImage(broken)).rejects.toThrow(/expected a valid PNG image, got one that could not be decoded/);
   });
 });
 

@@ -8,15 +8,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CrossAttention, Embedding, FeedForward, LayerNorm, Linear, MultiHeadAttention, generateGreedy, readSafetensors, writeSafetensors, type KVCache } from '@vlm/core';
-import { FlamingoPerceiverResampler, PerceiverResampler } from '@vlm/perceiver';
+import { FlamingoPerceiverResampler, PerceiverResampler, padVisionTokens } from '@vlm/perceiver';
 import { FlamingoLM, GatedCrossAttention, GatedCrossAttentionBlock } from '@vlm/gated-xattn';
 import { MlpProjector, QFormer } from '@vlm/qformer';
 import {
   Blip2VisionModel,
   ClipVisionModel,
   OpenClipVisionTransformer,
+  clipPreprocessing,
   createDecoderLM,
+  decodeImage,
   generate,
+  loadClipVisionModel,
+  preprocessImages,
   loadDecoderLM,
   loadDecoderLMSync,
   loadTokenizer,
@@ -260,6 +264,14 @@ describe('generation edge cases', () => {
   ]);
 });
 
+/** A three-token word-level tokenizer.json. */
+function tinyTokenizer() {
+  return loadTokenizer({
+    version: '1.0', added_tokens: [], normalizer: null, pre_tokenizer: { type: 'Whitespace' }, post_processor: null, decoder: null,
+    model: { type: 'WordLevel', vocab: { '[UNK]': 0, hello: 1, world: 2 }, unk_token: '[UNK]' },
+  });
+}
+
 /** The Q-Former's text mode needs the text branch: a second, tiny Q-Former built on demand. */
 class QFormerProbe {
   text(inputIds: tf.Tensor) {
@@ -304,8 +316,19 @@ describe('loaders', () => {
     { name: 'readSafetensors, 3 bytes', run: () => readSafetensors(new Uint8Array(3), { source: 'x.safetensors' }), error: /x\.safetensors/ },
     { name: 'loadStateDict, a disposed tensor', run: () => { const sd = linear.stateDict(); sd['weight']!.dispose(); try { return linear.loadStateDict(sd); } finally { tf.dispose(Object.values(sd)); } }, error: 'weight: expected a live tf.Tensor, got a disposed tensor of shape [4, 8]' },
     { name: 'loadStateDict, a tensor-like object', run: () => { const sd = linear.stateDict(); try { return linear.loadStateDict({ ...sd, bias: { shape: [4], dtype: 'float32' } as never }); } finally { tf.dispose(Object.values(sd)); } }, error: 'bias: expected a live tf.Tensor, got an object that is not a tf.Tensor' },
+    { name: 'decodeImage, bytes that are no image', run: () => decodeImage(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])), error: 'decodeImage: expected a PNG or JPEG file, got one that is not (first bytes: 01 02 03 04' },
+    { name: 'decodeImage, a truncated PNG header', run: () => decodeImage(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0])), error: 'decodeImage: expected a valid PNG image, got one that could not be decoded' },
+    { name: 'preprocessImages, no images', run: () => preprocessImages([], clipPreprocessing(16)), error: 'preprocessImages: expected at least one image, got none' },
+    { name: 'preprocessImages, an image of the wrong rank', run: () => preprocessImages([f32([4, 4]) as never], clipPreprocessing(16)), error: /expected .*got/ },
+    { name: 'padVisionTokens, no images', run: () => padVisionTokens([]), error: 'padVisionTokens: expected at least one image, got none' },
+    { name: 'padVisionTokens, images of different widths', run: () => padVisionTokens([f32([3, D]), f32([2, D + 1])]), error: /expected .*got/ },
+    { name: 'loadClipVisionModel, weights: null', run: () => loadClipVisionModel({ config: clipConfig, weights: null as never }), error: /expected|weights/ },
+    { name: 'loadClipVisionModel, a GPT-2 checkpoint', run: () => loadClipVisionModel({ config: clipConfig, weights }), error: "loadClipVisionModel: expected a CLIP vision checkpoint, got one with no 'vision_model.*' keys" },
     { name: 'loadTokenizer, null', run: () => loadTokenizer(null), error: /expected|must/ },
     { name: 'loadTokenizer, text that is not JSON', run: () => loadTokenizer('{ not json'), error: /expected|must|JSON/ },
+    { name: 'tokenizer decode, an id outside the vocabulary', run: () => tinyTokenizer().decode([0, 99]), error: 'decode: expected token ids that are integers in [0, 3) with a token in the vocabulary, got 99 at index 1' },
+    { name: 'tokenizer decode, []', run: () => tinyTokenizer().decode([]), result: (text: string) => expect(text).toBe('') },
+    { name: 'tokenizer encode, a number', run: () => tinyTokenizer().encode(42 as never), error: 'encode: expected a string, got 42' },
     { name: 'loadTokenizer, no model', run: () => loadTokenizer({ version: '1.0' }), error: "tokenizer.json: field 'model' must be an object" },
   ]);
 });

@@ -246,7 +246,7 @@ export class ClipVisionModel extends Module implements VisionEncoder {
 export function loadClipVisionModel(checkpoint: HfCheckpoint, tokens: ClipVisionEncoderOptions = {}): ClipVisionModel {
   const cfg = parseClipVisionConfig(checkpoint.config);
   if (detectPrefix(checkpoint.weights, ['vision_model.']) === '') {
-    throw new Error("loadClipVisionModel: the checkpoint has no 'vision_model.*' keys (is it a CLIP vision checkpoint?)");
+    throw new Error("loadClipVisionModel: expected a CLIP vision checkpoint, got one with no 'vision_model.*' keys");
   }
   // The root module's own keys start with 'vision_model.', so load from the root (prefix kept)
   // and skip every key outside it.

@@ -54,7 +54,7 @@ export async function decodeImage(bytes: Uint8Array | ArrayBuffer): Promise<RawI
   const format = sniffImageFormat(u8);
   if (!format) {
     const head = Array.from(u8.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
-    throw new Error(`decodeImage: not a PNG or JPEG file (first bytes: ${head || 'none'})`);
+    throw new Error(`decodeImage: expected a PNG or JPEG file, got one that is not (first bytes: ${head || 'none'})`);
   }
   const g = globalThis as { createImageBitmap?: (b: Blob) => Promise<ImageBitmap>; OffscreenCanvas?: unknown; Buffer?: unknown };
   if (typeof g.createImageBitmap === 'function' && typeof g.OffscreenCanvas === 'function' && typeof g.Buffer === 'undefined') {
@@ -78,7 +78,7 @@ export async function decodeImage(bytes: Uint8Array | ArrayBuffer): Promise<RawI
     const jpg = decode(u8, { useTArray: true, formatAsRGBA: true });
     return { data: jpg.data, width: jpg.width, height: jpg.height, channels: 4 };
   } catch (e) {
-    throw new Error(`decodeImage: could not decode the ${format.toUpperCase()} image: ${(e as Error).message}`);
+    throw new Error(`decodeImage: expected a valid ${format.toUpperCase()} image, got one that could not be decoded: ${String((e as Error).message).slice(0, 300)}`);
   }
 }
 
