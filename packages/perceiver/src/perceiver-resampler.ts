@@ -24,6 +24,10 @@ export interface PerceiverResamplerArgs {
  * `keyPaddingMask` (true = padding; see {@link padVisionTokens}): each image then gets exactly
  * the result it gets alone. Padded positions are never read (not even a NaN there leaks).
  *
+ * {@link FlamingoPerceiverResampler} is OpenFlamingo's variant of the same idea, with the same
+ * size names (`numQueries`, `numLayers`, `numHeads`) besides its upstream ones; see there for how
+ * the two differ.
+ *
  * State-dict keys (PyTorch `SeedPerceiverResampler`): `queries` `[1, numQueries, dim]` and
  * `layers.{i}.…` as in {@link PerceiverResamplerLayer}.
  *

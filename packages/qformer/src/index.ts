@@ -1,11 +1,12 @@
 /**
  * The BLIP-2 bridge on TensorFlow.js: the Q-Former (Hugging Face `Blip2QFormerModel`
  * semantics and weight names), its stage-1 objectives (ITC, ITM, ITG as in LAVIS), the
- * stage-2/3 input builder for a frozen language model (LAVIS and Hugging Face layouts),
- * Hugging Face BLIP-2 checkpoint import/export, and an LLaVA-style MLP projector.
+ * Hugging Face BLIP-2 checkpoint import/export. The LM-side pieces every bridge shares (the
+ * stage-2/3 input builder `buildLmInputs`, `causalLmLoss`, `crossEntropy`, `IGNORE_INDEX`,
+ * the LLaVA-style `MlpProjector`) live in `@vlm/core` and are re-exported here unchanged.
  *
- * Importing this package registers {@link QFormer} and {@link MlpProjector} with core's
- * `registerModuleClass`, so saved tfjs-layers models that contain them load.
+ * Importing this package registers {@link QFormer} with core's `registerModuleClass`, so saved
+ * tfjs-layers models that contain it load.
  *
  * @packageDocumentation
  */
@@ -17,11 +18,24 @@ export * from './layer';
 export * from './text-embeddings';
 export * from './qformer';
 export * from './hf';
-export * from './cross-entropy';
 export * from './itc';
 export * from './itm';
 export * from './lm-head';
 export * from './itg';
 export * from './stage1';
-export * from './lm-inputs';
-export * from './mlp-projector';
+// The LM-side pieces every bridge uses live in @vlm/core; re-exported here for compatibility.
+export {
+  IGNORE_INDEX,
+  crossEntropy,
+  causalLmLoss,
+  buildLmInputs,
+  addImagePlaceholders,
+  MlpProjector,
+  type CrossEntropyOptions,
+  type CausalLmLossOptions,
+  type LmInputLayout,
+  type BuildLmInputsArgs,
+  type LmInputs,
+  type AddImagePlaceholdersArgs,
+  type MlpProjectorArgs,
+} from '@vlm/core';

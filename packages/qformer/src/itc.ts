@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { assertShape } from '@vlm/core';
-import { crossEntropy } from './cross-entropy';
+import { assertShape, crossEntropy } from '@vlm/core';
 
 /**
  * `torch.nn.functional.normalize(x, dim=-1)`: `x / max(‖x‖₂, eps)` over the last dimension.

@@ -103,7 +103,7 @@ export class QFormer extends Module implements LayerModule {
     super();
     const a = (this.args = resolveQFormerArgs(args));
     const H = a.hiddenSize;
-    this.registerParameter('query_tokens', normal([1, a.numQueryTokens, H], 0.02));
+    this.registerParameter('query_tokens', { shape: [1, a.numQueryTokens, H], init: () => normal([1, a.numQueryTokens, H], 0.02) });
     this.embeddings = a.useTextInput ? this.registerModule('embeddings', new QFormerTextEmbeddings(a)) : null;
     this.layernorm = this.registerModule('layernorm', new LayerNorm({ dim: H, eps: a.layerNormEps }));
     this.encoder = this.registerModule('encoder', new QFormerEncoder(a));

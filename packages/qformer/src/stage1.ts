@@ -1,12 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Linear, Module, assertDtype, assertShape } from '@vlm/core';
+import { Linear, Module, assertDtype, assertShape, causalLmLoss, crossEntropy } from '@vlm/core';
 import type { QFormerArgs } from './config';
 import { QFormer } from './qformer';
 import { QFormerLmHead } from './lm-head';
 import { itcLoss } from './itc';
 import { sampleHardNegatives } from './itm';
-import { causalLmLoss, itgDecoderInputs } from './itg';
-import { crossEntropy } from './cross-entropy';
+import { itgDecoderInputs } from './itg';
 
 /** Constructor arguments of {@link QFormerStage1}: the {@link QFormerArgs} plus the objective heads. */
 export interface QFormerStage1Args extends QFormerArgs {

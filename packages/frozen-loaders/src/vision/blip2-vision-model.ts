@@ -35,9 +35,9 @@ class Blip2VisionEmbeddings extends Module {
     super();
     const d = cfg.hiddenSize;
     const n = (cfg.imageSize / cfg.patchSize) ** 2;
-    this.registerParameter('class_embedding', normal([1, 1, d]));
+    this.registerParameter('class_embedding', { shape: [1, 1, d], init: () => normal([1, 1, d]) });
     this.patchEmbedding = this.registerModule('patch_embedding', new PatchEmbedding({ inChannels: 3, embedDim: d, patchSize: cfg.patchSize, bias: true }));
-    this.registerParameter('position_embedding', normal([1, n + 1, d]));
+    this.registerParameter('position_embedding', { shape: [1, n + 1, d], init: () => normal([1, n + 1, d]) });
   }
 
   forward(x: tf.Tensor4D): tf.Tensor3D {

@@ -32,54 +32,51 @@ export function sniffImageFormat(bytes: Uint8Array): EncodedImageFormat | null {
   return null;
 }
 
-type PngModule = { PNG: { sync: { read(buffer: Uint8Array): { data: Uint8Array; width: number; height: number } } } };
-type JpegModule = {
-  decode(bytes: Uint8Array, opts: { useTArray: true; formatAsRGBA: true; maxMemoryUsageInMB?: number }): { data: Uint8Array; width: number; height: number };
-};
-
 /**
- * Decodes PNG or JPEG bytes into RGBA pixels. In Node it uses the pure-JS `pngjs` and `jpeg-js`
- * (loaded on first use); in a browser (where `createImageBitmap` and `OffscreenCanvas` exist) it
- * uses the platform decoder. 16-bit PNGs are scaled to 8 bits, palette and grey images expanded.
+ * Decodes PNG or JPEG bytes into RGBA pixels with the browser's own decoder (`createImageBitmap`
+ * drawn on an `OffscreenCanvas`); works in pages and workers. Node has no image decoder: there,
+ * use `decodeImage` from `@vlm/frozen-loaders/node` (pure-JS `pngjs` and `jpeg-js`, same result
+ * shape); this one throws saying so.
  *
  * @example
  * ```ts
- * const img = await decodeImage(readFileSync('cat.png'));
+ * const img = await decodeImage(await (await fetch('cat.png')).arrayBuffer());
  * img.width, img.height, img.data.length; // 640, 480, 640*480*4
  * const pixels = preprocessImages([img], clipPreprocessing(224)); // [1, 3, 224, 224]
  * ```
  */
 export async function decodeImage(bytes: Uint8Array | ArrayBuffer): Promise<RawImage> {
   const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-  const format = sniffImageFormat(u8);
-  if (!format) {
-    const head = Array.from(u8.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
-    throw new Error(`decodeImage: expected a PNG or JPEG file, got one that is not (first bytes: ${head || 'none'})`);
+  const format = requireImageFormat(u8);
+  const g = globalThis as { createImageBitmap?: (b: Blob) => Promise<ImageBitmap>; OffscreenCanvas?: unknown };
+  if (typeof g.createImageBitmap !== 'function' || typeof g.OffscreenCanvas !== 'function') {
+    throw new Error("decodeImage: this environment has no createImageBitmap/OffscreenCanvas (Node?); in Node import decodeImage from '@vlm/frozen-loaders/node'");
   }
-  const g = globalThis as { createImageBitmap?: (b: Blob) => Promise<ImageBitmap>; OffscreenCanvas?: unknown; Buffer?: unknown };
-  if (typeof g.createImageBitmap === 'function' && typeof g.OffscreenCanvas === 'function' && typeof g.Buffer === 'undefined') {
-    const bitmap = await g.createImageBitmap(new Blob([u8 as BlobPart], { type: `image/${format}` }));
-    try {
-      return readImageSource(bitmap);
-    } finally {
-      bitmap.close();
-    }
-  }
+  let bitmap: ImageBitmap;
   try {
-    if (format === 'png') {
-      const mod = (await import('pngjs')) as unknown as PngModule & { default?: PngModule };
-      const PNG = mod.PNG ?? mod.default!.PNG;
-      const buf = (g.Buffer as { from(b: ArrayBuffer, o: number, l: number): Uint8Array }).from(u8.buffer as ArrayBuffer, u8.byteOffset, u8.byteLength);
-      const png = PNG.sync.read(buf);
-      return { data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength), width: png.width, height: png.height, channels: 4 };
-    }
-    const mod = (await import('jpeg-js')) as unknown as JpegModule & { default?: JpegModule };
-    const decode = mod.decode ?? mod.default!.decode;
-    const jpg = decode(u8, { useTArray: true, formatAsRGBA: true });
-    return { data: jpg.data, width: jpg.width, height: jpg.height, channels: 4 };
+    bitmap = await g.createImageBitmap(new Blob([u8 as BlobPart], { type: `image/${format}` }));
   } catch (e) {
     throw new Error(`decodeImage: expected a valid ${format.toUpperCase()} image, got one that could not be decoded: ${String((e as Error).message).slice(0, 300)}`);
   }
+  try {
+    return readImageSource(bitmap);
+  } finally {
+    bitmap.close();
+  }
+}
+
+/**
+ * The format of `bytes` by {@link sniffImageFormat}, or an Error that shows the first bytes.
+ *
+ * @internal
+ */
+export function requireImageFormat(bytes: Uint8Array): EncodedImageFormat {
+  const format = sniffImageFormat(bytes);
+  if (!format) {
+    const head = Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
+    throw new Error(`decodeImage: expected a PNG or JPEG file, got one that is not (first bytes: ${head || 'none'})`);
+  }
+  return format;
 }
 
 /** Anything with a 2-D canvas context (HTMLCanvasElement, OffscreenCanvas). */
@@ -98,6 +95,16 @@ export interface CanvasLike {
 }
 
 /**
+ * Anything a 2-D canvas can draw (`ImageBitmap`, `HTMLImageElement`, `HTMLVideoElement`): described by its size only, so the types need no DOM lib.
+ */
+export interface DrawableImage {
+  /** Width in pixels (for an image or video element, `naturalWidth`/`videoWidth` are read first). */
+  readonly width: number;
+  /** Height in pixels. */
+  readonly height: number;
+}
+
+/**
  * The RGBA pixels of a browser image source: an `ImageData`, a canvas (`HTMLCanvasElement`,
  * `OffscreenCanvas`), or anything a canvas can draw (`ImageBitmap`, `HTMLImageElement`,
  * `HTMLVideoElement`), drawn onto an `OffscreenCanvas`.
@@ -108,7 +115,7 @@ export interface CanvasLike {
  * const img = readImageSource(bitmap); // { data, width, height, channels: 4 }
  * ```
  */
-export function readImageSource(source: RawImage | CanvasLike | CanvasImageSource): RawImage {
+export function readImageSource(source: RawImage | CanvasLike | DrawableImage): RawImage {
   const s = source as Partial<RawImage & CanvasLike> & { naturalWidth?: number; naturalHeight?: number; videoWidth?: number; videoHeight?: number };
   if (s.data !== undefined && typeof s.width === 'number' && typeof s.height === 'number') return s as RawImage;
   if (typeof s.getContext === 'function') {

@@ -1,7 +1,6 @@
 export * from './vision-encoder';
 export * from './activations';
 export * from './checkpoint';
-export * from './checkpoint-dir';
 export * from './patch-embedding';
 export * from './vit-mlp';
 export * from './clip-vision-config';
@@ -14,5 +13,6 @@ export * from './feature-map-tokens';
 export * from './layers-model-encoder';
 export * from './graph-model-encoder';
 export * from './nsfwjs-mobilenet';
-export * from './image-decode';
+export { sniffImageFormat, decodeImage, readImageSource } from './image-decode';
+export type { RawImage, EncodedImageFormat, CanvasLike, DrawableImage } from './image-decode';
 export * from './preprocess';

@@ -94,8 +94,8 @@ export class OpenClipVisionTransformer extends Module implements VisionEncoder {
     this.config = config;
     const w = config.width;
     const n = (config.imageSize / config.patchSize) ** 2;
-    this.registerParameter('class_embedding', normal([w], w ** -0.5));
-    this.registerParameter('positional_embedding', normal([n + 1, w], w ** -0.5));
+    this.registerParameter('class_embedding', { shape: [w], init: () => normal([w], w ** -0.5) });
+    this.registerParameter('positional_embedding', { shape: [n + 1, w], init: () => normal([n + 1, w], w ** -0.5) });
     this.conv1 = this.registerModule('conv1', new PatchEmbedding({ inChannels: 3, embedDim: w, patchSize: config.patchSize }));
     this.lnPre = config.noLnPre ? null : this.registerModule('ln_pre', new LayerNorm({ dim: w, eps: config.layerNormEps }));
     this.transformer = this.registerModule('transformer', new Transformer(config));

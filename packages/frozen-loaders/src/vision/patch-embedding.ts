@@ -43,8 +43,9 @@ export class PatchEmbedding extends Module {
     this.hasBias = args.bias ?? false;
     const fanIn = args.inChannels * args.patchSize * args.patchSize;
     const bound = 1 / Math.sqrt(fanIn);
-    this.registerParameter('weight', tf.randomUniform([args.embedDim, args.inChannels, args.patchSize, args.patchSize], -bound, bound));
-    if (this.hasBias) this.registerParameter('bias', tf.randomUniform([args.embedDim], -bound, bound));
+    const shape = [args.embedDim, args.inChannels, args.patchSize, args.patchSize];
+    this.registerParameter('weight', { shape, init: () => tf.randomUniform(shape, -bound, bound) });
+    if (this.hasBias) this.registerParameter('bias', { shape: [args.embedDim], init: () => tf.randomUniform([args.embedDim], -bound, bound) });
   }
 
   /** `[b, H, W, C]` (NHWC) → `[b, (H/P)·(W/P), D]`. H and W must be multiples of P. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { readImageSource, type RawImage } from './image-decode';
+import { readImageSource, type CanvasLike, type DrawableImage, type RawImage } from './image-decode';
 import type { ImageLayout } from './vision-encoder';
 
 /** An RGB triple (per-channel mean or std). */
@@ -156,7 +156,7 @@ export function preprocessingFromHfConfig(config: string | Record<string, unknow
  * `ImageData`), a browser source (`ImageBitmap`, canvas, `<img>`, `<video>`), or an HWC tensor of
  * 0–255 values (`[h, w, 3]` or `[h, w, 4]`).
  */
-export type ImageInput = RawImage | tf.Tensor3D | CanvasImageSource | OffscreenCanvas;
+export type ImageInput = RawImage | tf.Tensor3D | CanvasLike | DrawableImage;
 
 /**
  * One image as a float32 `[h, w, 3]` tensor of 0–255 values (alpha dropped).

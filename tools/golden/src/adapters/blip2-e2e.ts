@@ -1,26 +1,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { readSafetensors } from '@vlm/core';
-import { generate, loadBlip2VisionModel, loadDecoderLMSync, type CausalLM } from '@vlm/frozen-loaders';
-import { buildLmInputs, qformerFromHfBlip2, type QFormer } from '@vlm/qformer';
+import type { Blip2VisionModel } from '@vlm/frozen-loaders';
+import { Blip2 } from '@vlm/pipelines';
 import { tensorOf, type GoldenAdapter } from '../golden-case';
 
 /**
  * Whole Hugging Face `Blip2ForConditionalGeneration` cases (`blip2/<model>/case*`): the model
  * folder beside the case (`config.json` + `model.safetensors`, as `save_pretrained` wrote them)
- * is loaded through the public APIs only, as a user would load a real checkpoint:
- *
- * - `vision_model.*` → `loadBlip2VisionModel` (@vlm/frozen-loaders);
- * - `query_tokens`, `qformer.*`, `language_projection.*` → `qformerFromHfBlip2` (@vlm/qformer),
- *   run in mode `'query'` on the vision `last_hidden_state`;
- * - `language_model.*` → `loadDecoderLMSync` with the `text_config` and `keyPrefix`;
- * - the merge is `buildLmInputs({ layout: 'hf' })` (@vlm/qformer): the image placeholders of
- *   `input_ids` get the projected queries (`masked_scatter`).
- *
- * `logits` is a forward pass on the merged embeddings; `generated_ids` / `step_logits` come from
- * greedy `generate` with the merged embeddings as the prompt and no stop token (the reference
- * passes `eos_token_id=None`). `logits` is compared only where `attention_mask == 1` (the case
+ * is loaded by `Blip2.fromHuggingFace` (@vlm/pipelines), as a user loads a real checkpoint
+ * (EVA ViT, Q-Former + language projection, OPT). The vision outputs come from the model's
+ * encoder, the Q-Former outputs from `blip2.qformer` on them, the merged embeddings from
+ * `blip2.lmInputs` (the image placeholders of `input_ids` get the projected queries, as
+ * `masked_scatter`), `logits` from `blip2.forward`, and `generated_ids` / `step_logits` from
+ * `blip2.generate` on the pixels and the placeholder ids, greedy with no stop token (the
+ * reference passes `eos_token_id=None`). `logits` is compared only where `attention_mask == 1` (the case
  * README); `merged_inputs_embeds` everywhere, which is stricter than the README asks.
  */
 const blip2ForConditionalGeneration: GoldenAdapter = (c) => {
@@ -37,47 +31,36 @@ const blip2ForConditionalGeneration: GoldenAdapter = (c) => {
   const inputIds = tensorOf(c, 'input.input_ids');
   const attentionMask = tensorOf(c, 'input.attention_mask');
 
-  const vision = loadBlip2VisionModel({ config, weights });
-  let qformer: QFormer | undefined;
-  let lm: CausalLM | undefined;
+  const blip2 = Blip2.fromHuggingFace({ config, weights });
+  const vision = blip2.vision as Blip2VisionModel;
   const result: Record<string, tf.Tensor> = {};
   try {
-    const { tensors } = readSafetensors(weights, { source: weightsPath });
-    try {
-      qformer = qformerFromHfBlip2(config, tensors); // ignores vision_model.* and language_model.*
-    } finally {
-      tf.dispose(Object.values(tensors));
-    }
-    lm = loadDecoderLMSync({ config: config.text_config, weights, keyPrefix: 'language_model.' });
-
     const v = vision.forward(pixelValues);
     result['output.vision_last_hidden_state'] = v.lastHiddenState;
     result['output.vision_pooler_output'] = v.poolerOutput;
-    const q = qformer.encode({ imageEmbeds: v.lastHiddenState, mode: 'query' });
+    const q = blip2.qformer.encode({ imageEmbeds: v.lastHiddenState, mode: 'query' });
     q.queryOutput?.dispose();
     result['output.qformer_last_hidden_state'] = q.lastHiddenState;
     if (!q.projected) throw new Error(`case ${c.name}: the QFormer has no language_projection`);
     result['output.language_model_inputs'] = q.projected;
 
-    const textEmbeds = lm.embedTokens(inputIds);
-    const merged = buildLmInputs({ layout: 'hf', visualEmbeds: q.projected, inputIds, inputsEmbeds: textEmbeds, attentionMask, imageTokenIndex });
-    tf.dispose([textEmbeds, merged.attentionMask, merged.labels]);
+    const merged = blip2.lmInputs({ visionTokens: v.lastHiddenState, inputIds, attentionMask });
+    tf.dispose([merged.attentionMask, merged.labels]);
     result['output.merged_inputs_embeds'] = merged.inputsEmbeds;
-
-    const out = lm.forward({ inputsEmbeds: merged.inputsEmbeds, attentionMask });
-    result['output.logits'] = out.logits;
-    tf.dispose([out.lastHiddenState, out.lastLayerOutput]);
+    result['output.logits'] = blip2.forward({ visionTokens: v.lastHiddenState, inputIds, attentionMask });
     // Logits at padded positions are implementation-defined (README: compare where attention_mask == 1).
     // merged_inputs_embeds is compared everywhere: a pad's embedding is embed_tokens(pad) in any implementation.
     result['mask.output.logits'] = tf.tidy(() => tf.expandDims(tf.cast(attentionMask, 'int32'), -1));
 
-    const gen = generate(lm, {
-      inputIds,
-      inputsEmbeds: merged.inputsEmbeds,
+    const pixels = tf.expandDims(pixelValues, 1); // one image per row: [b, 1, 3, H, W]
+    const gen = blip2.generate({
+      images: pixels,
+      prompt: inputIds,
       attentionMask,
       maxNewTokens: c.sidecar.case?.generation?.max_new_tokens ?? tensorOf(c, 'output.generated_ids').shape[1]! - inputIds.shape[1]!,
       returnStepLogits: true,
     });
+    pixels.dispose();
     result['output.generated_ids'] = tf.tensor2d(gen.sequences, [gen.sequences.length, gen.sequences[0]!.length], 'int32');
     result['output.step_logits'] = gen.stepLogits!;
     return result;
@@ -85,9 +68,7 @@ const blip2ForConditionalGeneration: GoldenAdapter = (c) => {
     tf.dispose(Object.values(result));
     throw e;
   } finally {
-    lm?.dispose();
-    qformer?.dispose();
-    vision.dispose();
+    blip2.dispose();
   }
 };
 

@@ -1,14 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { decoderContext, writeSafetensors, type StateDict } from '@vlm/core';
-import { loadDecoderLMFromStateDict, loadOpenClipVisionTransformer, type CausalLM } from '@vlm/frozen-loaders';
-import {
-  FlamingoLM,
-  decoderLMStateDictFromOpenFlamingo,
-  flamingoLMStateDictFromOpenFlamingo,
-  gatedCrossAttentionBlockArgsFromConfig,
-  mediaLocationsFromIds,
-} from '@vlm/gated-xattn';
-import { FlamingoPerceiverResampler, flamingoPerceiverResamplerArgsFromConfig } from '@vlm/perceiver';
+import { decoderContext, type StateDict } from '@vlm/core';
+import { mediaLocationsFromIds } from '@vlm/gated-xattn';
+import type { OpenClipVisionTransformer } from '@vlm/frozen-loaders';
+import { Flamingo, type OpenFlamingoConfig } from '@vlm/pipelines';
 import { tensorOf, type GoldenAdapter, type GoldenCase } from '../golden-case';
 
 /** The case's weights: every tensor that is not `input.*` / `output.*` (a whole `Flamingo.state_dict()`). */
@@ -16,35 +10,38 @@ function flamingoStateDict(c: GoldenCase): StateDict {
   return Object.fromEntries(Object.entries(c.tensors).filter(([k]) => !k.startsWith('input.') && !k.startsWith('output.')));
 }
 
-/** The tensors under `prefix`, with the prefix stripped (same tensor objects). */
-function underPrefix(dict: StateDict, prefix: string): StateDict {
-  return Object.fromEntries(Object.entries(dict).flatMap(([k, t]) => (k.startsWith(prefix) ? [[k.slice(prefix.length), t]] : [])));
-}
-
 function scalarOf(c: GoldenCase, key: string): number {
   return tensorOf(c, key).dataSync()[0]!;
+}
+
+/** The sidecar's pieces as the {@link OpenFlamingoConfig} that `Flamingo.fromOpenFlamingo` reads. */
+function openFlamingoConfig(c: GoldenCase): OpenFlamingoConfig {
+  const s = c.sidecar;
+  return {
+    open_clip_config: s.open_clip_config,
+    text_config: s.config,
+    perceiver_kwargs: s.perceiver_kwargs,
+    xattn_kwargs: s.xattn_kwargs,
+    cross_attn_every_n_layers: s.flamingo.cross_attn_every_n_layers,
+    media_token_id: scalarOf(c, 'input.media_token_id'),
+    eoc_token_id: scalarOf(c, 'input.eoc_token_id'),
+  };
 }
 
 /**
  * OpenFlamingo end-to-end cases (`flamingo_e2e/*`, sidecar `flamingo.class` =
  * `open_flamingo.Flamingo`): a whole `Flamingo.state_dict()` (open_clip ViT, Perceiver
- * Resampler, OPT with gated cross-attention) run through the public APIs only:
+ * Resampler, OPT with gated cross-attention) loaded by `Flamingo.fromOpenFlamingo`
+ * (@vlm/pipelines), as a user loads a real checkpoint, with the sidecar's configs.
  *
- * - `vision_encoder.*` → `loadOpenClipVisionTransformer` (@vlm/frozen-loaders) with the sidecar's
- *   `open_clip_config`: `vision_features` = `encode` (ln_post tokens, CLS dropped, open_clip 3.x),
- *   `vision_tokens_pre_ln_post` = `forward().preLnPost` without CLS;
- * - `perceiver.*` → `FlamingoPerceiverResampler` (@vlm/perceiver) from `perceiver_kwargs`;
- * - `lang_encoder.*` → the frozen OPT (`decoderLMStateDictFromOpenFlamingo` +
- *   `loadDecoderLMFromStateDict` with the sidecar's `config`) wrapped in a `FlamingoLM`
- *   (@vlm/gated-xattn) from `xattn_kwargs` and `cross_attn_every_n_layers`, whose blocks load
- *   from `flamingoLMStateDictFromOpenFlamingo`.
- *
- * `logits` and the hidden states come from one `FlamingoLM.forward` with hidden states; the
- * block outputs re-run each block (`GatedCrossAttentionBlock.forward`) on the hidden state that
- * enters its layer, and the last layer's raw output re-runs that layer (`forwardLayer`). Greedy
- * generation is `FlamingoLM.generate` with `eos` = `<|endofchunk|>`, as `Flamingo.generate`.
- * Per the case README, `logits`, `xattn_block_out.*` and `decoder_layer_out.*` are compared only
- * where `attention_mask == 1`.
+ * `vision_features` = `flamingo.encodeImages` (open_clip's ln_post tokens without CLS);
+ * `vision_tokens_pre_ln_post` = the encoder's `forward().preLnPost` without CLS;
+ * `perceiver_out` = `flamingo.resample`; `logits` and the hidden states come from one
+ * `flamingo.lang.forward` with hidden states (the same pass as `flamingo.forward`); the block
+ * outputs re-run each block on the hidden state that enters its layer, and the last layer's raw
+ * output re-runs that layer. Greedy generation is `flamingo.generate` (stops at
+ * `<|endofchunk|>`, as OpenFlamingo's `generate`). Per the case README, `logits`,
+ * `xattn_block_out.*` and `decoder_layer_out.*` are compared only where `attention_mask == 1`.
  */
 const openFlamingo: GoldenAdapter = (c) => {
   const s = c.sidecar;
@@ -53,32 +50,24 @@ const openFlamingo: GoldenAdapter = (c) => {
   const langX = tensorOf(c, 'input.lang_x'); // [B, T]
   const attentionMask = tensorOf(c, 'input.attention_mask');
   const mediaTokenId = scalarOf(c, 'input.media_token_id');
-  const eocTokenId = scalarOf(c, 'input.eoc_token_id');
   if (visionX.rank !== 6) throw new Error(`case ${c.name}: input.vision_x: expected [B, T_img, F, 3, H, W], got [${visionX.shape}]`);
   const [b, tImg, f, ch, h, w] = visionX.shape as number[] as [number, number, number, number, number, number];
   const tText = langX.shape[1]!;
 
-  const vit = loadOpenClipVisionTransformer({ config: s.open_clip_config, weights: writeSafetensors(weights) });
-  const perceiver = new FlamingoPerceiverResampler(flamingoPerceiverResamplerArgsFromConfig(s.perceiver_kwargs));
+  const model = Flamingo.fromOpenFlamingo({ config: openFlamingoConfig(c), weights });
+  const vit = model.vision as OpenClipVisionTransformer;
   const flat = tf.reshape(visionX, [b * tImg * f, ch, h, w]); // Flamingo._encode_vision_x: (B·T·F, 3, H, W)
-  let lm: CausalLM | undefined;
-  let flamingo: FlamingoLM | undefined;
   const result: Record<string, tf.Tensor> = {};
   try {
-    perceiver.loadStateDict(underPrefix(weights, 'perceiver.'));
-    lm = loadDecoderLMFromStateDict(s.config, decoderLMStateDictFromOpenFlamingo(weights));
-    const { dim, ...blockArgs } = gatedCrossAttentionBlockArgsFromConfig(s.xattn_kwargs);
-    if (dim !== lm.hiddenSize) throw new Error(`case ${c.name}: xattn_kwargs.dim ${dim} is not the LM's hidden size ${lm.hiddenSize}`);
-    flamingo = new FlamingoLM({ lm, ...blockArgs, crossAttnEveryNLayers: s.flamingo.cross_attn_every_n_layers, mediaTokenId });
+    const lm = model.lm;
+    const flamingo = model.lang;
     const layers = [...flamingo.blocks.keys()].sort((x, y) => x - y);
     if (s.flamingo.xattn_layer_indices && layers.join() !== s.flamingo.xattn_layer_indices.join()) {
-      throw new Error(`case ${c.name}: FlamingoLM put blocks before layers [${layers}], the sidecar says [${s.flamingo.xattn_layer_indices}]`);
+      throw new Error(`case ${c.name}: Flamingo put blocks before layers [${layers}], the sidecar says [${s.flamingo.xattn_layer_indices}]`);
     }
-    flamingo.loadStateDict(flamingoLMStateDictFromOpenFlamingo(weights));
-
     // Vision tower → perceiver.
     result['output.vision_features'] = tf.tidy(() => {
-      const tokens = vit.encode(flat); // [B·T·F, g², W]
+      const tokens = model.encodeImages(flat); // [B·T·F, g², W]
       return tf.reshape(tokens, [b, tImg, f, tokens.shape[1], tokens.shape[2]]);
     });
     result['output.vision_tokens_pre_ln_post'] = tf.tidy(() => {
@@ -87,7 +76,7 @@ const openFlamingo: GoldenAdapter = (c) => {
       const [n, tokens, width] = preLnPost.shape;
       return tf.reshape(tf.slice(preLnPost, [0, 1, 0], [n, tokens - 1, width]), [b, tImg, f, tokens - 1, width]);
     });
-    const media = perceiver.forward(result['output.vision_features']); // [B, T_img, n_latents, d]
+    const media = model.resample(result['output.vision_features']); // [B, T_img, n_latents, d]
     result['output.perceiver_out'] = media;
 
     // Flamingo.forward(vision_x, lang_x, attention_mask)
@@ -124,13 +113,11 @@ const openFlamingo: GoldenAdapter = (c) => {
     }
 
     // Flamingo.generate(..., max_new_tokens, num_beams=1, do_sample=False): eos = <|endofchunk|>.
-    const gen = flamingo.generate({
-      inputIds: langX,
+    const gen = model.generate({
+      images: visionX, // pixels [B, T_img, F, 3, H, W]: encoded, resampled and generated from by the pipeline
+      prompt: langX,
       attentionMask,
-      media,
       maxNewTokens: s.case?.generation?.max_new_tokens ?? tensorOf(c, 'output.generated_ids').shape[1]! - tText,
-      eosTokenId: eocTokenId,
-      padTokenId: s.config.pad_token_id,
     });
     result['output.generated_ids'] = gen.sequences;
     result['output.step_logits'] = gen.stepLogits;
@@ -140,10 +127,7 @@ const openFlamingo: GoldenAdapter = (c) => {
     throw e;
   } finally {
     flat.dispose();
-    flamingo?.dispose();
-    lm?.dispose();
-    perceiver.dispose();
-    vit.dispose();
+    model.dispose();
   }
 };
 

@@ -1,5 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Linear, Module, assertShape, gelu, registerModuleClass, type GeluApproximation, type LayerModule, type SymbolicShape } from '@vlm/core';
+import { Linear } from './linear';
+import { Module } from './module';
+import { assertShape } from './shape-checks';
+import { gelu, type GeluApproximation } from './gelu';
+import { registerModuleClass, type LayerModule, type SymbolicShape } from './module-layer';
 
 /** Constructor arguments of {@link MlpProjector}. */
 export interface MlpProjectorArgs {

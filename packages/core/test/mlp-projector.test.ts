@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
-import { MlpProjector } from '@vlm/qformer';
+import { MlpProjector } from '@vlm/core';
 
 const erfGelu = (x: number) => {
   // Abramowitz-Stegun 7.1.26 is too coarse; use a series for |x| small enough in this test
@@ -37,5 +37,16 @@ describe('MlpProjector', () => {
     expect(() => p.forward(wrong)).toThrow(/MlpProjector input: expected shape \[1, 4, 2\], got \[1, 4, 3\]/);
     tf.dispose([...Object.values(sd), input, wrong]);
     p.dispose();
+  });
+});
+
+describe('LM-side helpers re-exported by @vlm/qformer', () => {
+  test('are the very objects @vlm/core exports (one implementation, two import paths)', async () => {
+    const core = await import('@vlm/core');
+    const qformer = await import('@vlm/qformer');
+    for (const name of ['IGNORE_INDEX', 'crossEntropy', 'causalLmLoss', 'buildLmInputs', 'addImagePlaceholders', 'MlpProjector'] as const) {
+      expect(qformer[name], name).toBe(core[name]);
+    }
+    expect(core.IGNORE_INDEX).toBe(-100);
   });
 });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { assertShape } from '@vlm/core';
+import { assertShape } from './shape-checks';
 
 /** The label value that {@link crossEntropy} skips, as PyTorch's `ignore_index`. */
 export const IGNORE_INDEX = -100;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { assertDtype, assertShape } from '@vlm/core';
+import { assertDtype, assertShape } from './shape-checks';
 import { IGNORE_INDEX } from './cross-entropy';
 
 /**
