@@ -133,7 +133,11 @@ async function main() {
       if (!dir || !args.image) throw new Error('blip2: expected HF_DIR --image IMAGE.png [--prompt "Question: ... Answer:"]');
       const model = await loadBlip2(here(dir));
       const [{ image }] = await readImages([args.image]);
-      const r = model.generate({ images: [[image!]], prompt: args.prompt ?? '', maxNewTokens: 20 });
+      // Without a tokenizer.json in the folder: the prompt is BOS alone (and the reply is ids).
+      const prompt = model.tokenizer ? (args.prompt ?? '') : tf.tensor2d(model.expandImageTokens([[model.lm.info.bosTokenId ?? 0]], 1), undefined, 'int32');
+      if (!model.tokenizer && args.prompt) info('blip2: the folder has no tokenizer.json: the prompt is ignored, the answer is token ids');
+      const r = model.generate({ images: [[image!]], prompt, maxNewTokens: 20 });
+      if (prompt instanceof tf.Tensor) prompt.dispose();
       log(JSON.stringify({ image: basename(args.image), prompt: args.prompt ?? '', text: r.text?.[0] ?? null, ids: r.newTokens[0] }));
       model.dispose();
       break;
