@@ -22,6 +22,7 @@ import { preprocessImages } from '@vlm/frozen-loaders';
 import { parseArgs, USAGE, type DemoArgs } from './cli-args';
 import { loadFrozenModels } from './frozen-models';
 import { runAll } from './run';
+import { CAPTION_PROMPT } from './world-data';
 import { heatmap, groupedBars } from './svg-plots';
 
 const log = (s = '') => process.stdout.write(`${s}\n`);
@@ -65,7 +66,7 @@ async function answerEach(args: DemoArgs, prompt: string, field: 'caption' | 'an
         : model.generate({ images: [[image]], prompt, maxNewTokens: 12, stopTokenIds: [frozen.eocId] });
     if ('stepLogits' in r && r.stepLogits) r.stepLogits.dispose();
     if ('sequences' in r && r.sequences instanceof tf.Tensor) r.sequences.dispose();
-    log(JSON.stringify(field === 'caption' ? { image: path, caption: r.text![0] } : { image: path, question: args.question, answer: r.text![0] }));
+    log(JSON.stringify(field === 'caption' ? { image: path, caption: `a ${r.text![0]}` } : { image: path, question: args.question, answer: r.text![0] }));
   }
   model.dispose();
 }
@@ -110,7 +111,7 @@ async function main() {
       await runAll({ ...args, out: here(args.out) }, log);
       break;
     case 'caption':
-      await answerEach(args, '<image>', 'caption');
+      await answerEach(args, CAPTION_PROMPT, 'caption');
       break;
     case 'ask':
       if (!args.question) throw new Error('ask: expected --question "..."');
