@@ -4,6 +4,8 @@
 # and wasm with the native matMul), golden conformance (cpu, wasm, wasm + native), the
 # benchmark at quick size (wasm, wasm + native),
 # @vlm/core on webgpu/webgl/wasm/cpu in headless Chromium (installed with apt when missing),
+# the consumer test (tools/consumer-test: every package packed, installed with npm in fresh
+# projects, typechecked, run from ESM and CJS, bundled with esbuild and Vite and run in Chromium),
 # the API site with warnings as errors, publint and are-the-types-wrong on every package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +43,8 @@ if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ] && [ "$(id -u)" = 0 ] && command -v
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 node tools/browser-smoke/run.mjs | tee "$reports/browser.txt"
+step "consumer test (packed tarballs installed with npm in fresh projects: types, ESM, CJS, esbuild + Vite bundles in Chromium)"
+PNPM="$PNPM" node tools/consumer-test/run.mjs 2>&1 | tee "$reports/consumer.txt"
 step "API site (typedoc, warnings are errors)"
 $PNPM run docs
 step "package checks (publint, attw)"

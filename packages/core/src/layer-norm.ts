@@ -38,8 +38,8 @@ export class LayerNorm extends Module {
     this.eps = args.eps ?? 1e-5;
     this.elementwiseAffine = args.elementwiseAffine ?? true;
     if (this.elementwiseAffine) {
-      this.registerParameter('weight', tf.ones([this.dim]));
-      this.registerParameter('bias', tf.zeros([this.dim]));
+      this.registerParameter('weight', { shape: [this.dim], init: () => tf.ones([this.dim]) });
+      this.registerParameter('bias', { shape: [this.dim], init: () => tf.zeros([this.dim]) });
     }
   }
 

@@ -4,6 +4,7 @@ import {
   LayerNorm,
   Module,
   ModuleList,
+  assertDtype,
   formatShape,
   normal,
   registerModuleClass,
@@ -14,19 +15,27 @@ import { PerceiverAttention } from './perceiver-attention';
 
 /**
  * Constructor arguments of {@link FlamingoPerceiverResampler} (PyTorch: `dim, depth, dim_head,
- * heads, num_latents, max_num_media, max_num_frames, ff_mult`).
+ * heads, num_latents, max_num_media, max_num_frames, ff_mult`). The upstream names are kept;
+ * {@link PerceiverResampler}'s names are accepted too (`numQueries` = `numLatents`, `numLayers`
+ * = `depth`, `numHeads` = `heads`): give one of each pair, or both with the same value.
  */
 export interface FlamingoPerceiverResamplerArgs {
   /** Width of the media tokens, of the latents and of the output. */
   dim: number;
   /** Number of (attention, feed-forward) layers. Default: `6`. */
   depth?: number;
+  /** Same as {@link FlamingoPerceiverResamplerArgs.depth} ({@link PerceiverResampler}'s name). */
+  numLayers?: number;
   /** Width of each attention head. Default: `64`. */
   dimHead?: number;
   /** Number of attention heads. Default: `8`. */
   heads?: number;
+  /** Same as {@link FlamingoPerceiverResamplerArgs.heads} ({@link PerceiverResampler}'s name). */
+  numHeads?: number;
   /** Number of learned latents, i.e. of visual tokens out per media item. Default: `64`. */
   numLatents?: number;
+  /** Same as {@link FlamingoPerceiverResamplerArgs.numLatents} ({@link PerceiverResampler}'s name). */
+  numQueries?: number;
   /** When set, learn a media-time embedding per media index (`media_time_embs`). Default: none. */
   maxNumMedia?: number;
   /** When set, learn a frame embedding per frame index (`frame_embs`). Default: none. */
@@ -52,6 +61,15 @@ export interface FlamingoPerceiverResamplerArgs {
  * A rank-3 input `[b, v, d]` is one image per sample (`T = F = 1`); rank 4 `[b, T, v, d]` has
  * `F = 1`. The output is always `[b, T, numLatents, d]`.
  *
+ * Relation to {@link PerceiverResampler} (the design's resampler): same idea, a fixed number of
+ * learned queries cross-attending to a variable number of vision tokens, and the same names for
+ * the sizes (`numQueries`, `numLayers`, `numHeads`; the upstream `numLatents`, `depth`, `heads`
+ * are the same values). They differ where OpenFlamingo differs: queries attend to the media
+ * tokens *and* the latents, there is no self-attention block and a final LayerNorm, heads have
+ * their own width (`dimHead`), the output keeps a media axis (`[b, T, n, d]`; for one image per
+ * sample, `tf.squeeze(out, [1])` is `[b, n, d]` as {@link PerceiverResampler} returns), and
+ * padded vision tokens are not supported (every media item has `v` tokens).
+ *
  * State-dict keys: `latents` `[n, d]`, `frame_embs` `[maxNumFrames, d]`, `media_time_embs`
  * `[maxNumMedia, 1, d]`, `layers.{i}.0.*` ({@link PerceiverAttention}), `layers.{i}.1.{0,1,3}.*`
  * (pre-norm bias-free feed-forward), `norm.{weight,bias}`.
@@ -76,6 +94,18 @@ export class FlamingoPerceiverResampler extends Module implements LayerModule {
   readonly heads: number;
   /** Number of latents. */
   readonly numLatents: number;
+  /** Same as {@link FlamingoPerceiverResampler.numLatents} ({@link PerceiverResampler}'s name). */
+  get numQueries(): number {
+    return this.numLatents;
+  }
+  /** Same as {@link FlamingoPerceiverResampler.depth} ({@link PerceiverResampler}'s name). */
+  get numLayers(): number {
+    return this.depth;
+  }
+  /** Same as {@link FlamingoPerceiverResampler.heads} ({@link PerceiverResampler}'s name). */
+  get numHeads(): number {
+    return this.heads;
+  }
   /** Media-time embedding rows, or `undefined` when there are none. */
   readonly maxNumMedia: number | undefined;
   /** Frame embedding rows, or `undefined` when there are none. */
@@ -91,10 +121,10 @@ export class FlamingoPerceiverResampler extends Module implements LayerModule {
   constructor(args: FlamingoPerceiverResamplerArgs) {
     super();
     this.dim = args.dim;
-    this.depth = args.depth ?? 6;
+    this.depth = eitherName(args, 'depth', 'numLayers') ?? 6;
     this.dimHead = args.dimHead ?? 64;
-    this.heads = args.heads ?? 8;
-    this.numLatents = args.numLatents ?? 64;
+    this.heads = eitherName(args, 'heads', 'numHeads') ?? 8;
+    this.numLatents = eitherName(args, 'numLatents', 'numQueries') ?? 64;
     this.maxNumMedia = args.maxNumMedia ?? undefined;
     this.maxNumFrames = args.maxNumFrames ?? undefined;
     this.ffMult = args.ffMult ?? 4;
@@ -121,6 +151,8 @@ export class FlamingoPerceiverResampler extends Module implements LayerModule {
    * @returns `[batch, media, numLatents, dim]`
    */
   forward(x: tf.Tensor): tf.Tensor {
+    if (!(x instanceof tf.Tensor)) throw new Error(`FlamingoPerceiverResampler input: expected a tf.Tensor [batch, T, F, tokens, ${this.dim}], got ${x === null ? 'null' : typeof x}`);
+    assertDtype(x, ['float32'], 'FlamingoPerceiverResampler input');
     const [b, T, F, v] = this.inputDims(x.shape);
     const d = this.dim;
     return tf.tidy(() => {
@@ -181,3 +213,13 @@ export class FlamingoPerceiverResampler extends Module implements LayerModule {
 }
 
 registerModuleClass(FlamingoPerceiverResampler);
+
+/** The value given under the upstream name or its alias; both given and different is an error. */
+function eitherName(args: FlamingoPerceiverResamplerArgs, upstream: 'depth' | 'heads' | 'numLatents', alias: 'numLayers' | 'numHeads' | 'numQueries'): number | undefined {
+  const a = args[upstream];
+  const b = args[alias];
+  if (a !== undefined && b !== undefined && a !== b) {
+    throw new Error(`FlamingoPerceiverResampler: ${upstream} (${a}) and ${alias} (${b}) name the same size; give one of them`);
+  }
+  return a ?? b;
+}

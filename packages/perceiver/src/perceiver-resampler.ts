@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, ModuleList, assertShape, normal, registerModuleClass, type LayerModule, type SymbolicShape } from '@vlm/core';
+import { Module, ModuleList, assertDtype, assertShape, normal, registerModuleClass, type LayerModule, type SymbolicShape } from '@vlm/core';
 import { PerceiverResamplerLayer } from './perceiver-resampler-layer';
 
 /** Constructor arguments of {@link PerceiverResampler} (PyTorch: `dim, n_queries, n_layers, n_heads`). */
@@ -23,6 +23,10 @@ export interface PerceiverResamplerArgs {
  * Images with different token counts go in one batch padded to the longest, with a
  * `keyPaddingMask` (true = padding; see {@link padVisionTokens}): each image then gets exactly
  * the result it gets alone. Padded positions are never read (not even a NaN there leaks).
+ *
+ * {@link FlamingoPerceiverResampler} is OpenFlamingo's variant of the same idea, with the same
+ * size names (`numQueries`, `numLayers`, `numHeads`) besides its upstream ones; see there for how
+ * the two differ.
  *
  * State-dict keys (PyTorch `SeedPerceiverResampler`): `queries` `[1, numQueries, dim]` and
  * `layers.{i}.…` as in {@link PerceiverResamplerLayer}.
@@ -75,6 +79,7 @@ export class PerceiverResampler extends Module implements LayerModule {
    */
   forward(visionFeatures: tf.Tensor, keyPaddingMask?: tf.Tensor): tf.Tensor {
     assertShape(visionFeatures, [null, null, this.dim], 'PerceiverResampler visionFeatures', ['batch', 'tokens', 'dim']);
+    assertDtype(visionFeatures, ['float32'], 'PerceiverResampler visionFeatures');
     const [b, n] = visionFeatures.shape as [number, number, number];
     if (keyPaddingMask) assertShape(keyPaddingMask, [b, n], 'PerceiverResampler keyPaddingMask', ['batch', 'tokens']);
     return tf.tidy(() => {

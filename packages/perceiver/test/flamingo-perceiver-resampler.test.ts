@@ -104,3 +104,23 @@ describe('FlamingoPerceiverResampler', () => {
     x.dispose();
   });
 });
+
+describe("PerceiverResampler's names on FlamingoPerceiverResampler", () => {
+  test('numQueries / numLayers / numHeads are the same sizes as numLatents / depth / heads', () => {
+    const a = new FlamingoPerceiverResampler({ dim: 16, numQueries: 3, numLayers: 2, numHeads: 2, dimHead: 8 });
+    expect([a.numLatents, a.depth, a.heads, a.numQueries, a.numLayers, a.numHeads]).toEqual([3, 2, 2, 3, 2, 2]);
+    expect(a.getConfig()).toMatchObject({ numLatents: 3, depth: 2, heads: 2 }); // saved under the upstream names
+    const b = new FlamingoPerceiverResampler({ dim: 16, numLatents: 3, depth: 2, heads: 2, dimHead: 8 });
+    expect(a.stateDictShapes()).toEqual(b.stateDictShapes());
+    b.dispose();
+    const y = a.forward(tf.zeros([1, 5, 16]));
+    expect(y.shape).toEqual([1, 1, 3, 16]);
+    tf.dispose(y);
+    a.dispose();
+  });
+
+  test('an upstream name and its alias with different values is an error', () => {
+    expect(() => new FlamingoPerceiverResampler({ dim: 16, depth: 2, numLayers: 3 })).toThrow(/depth \(2\) and numLayers \(3\) name the same size/);
+    expect(() => new FlamingoPerceiverResampler({ dim: 16, numLatents: 4, numQueries: 4, heads: 2, numHeads: 2, dimHead: 8, depth: 1 }).dispose()).not.toThrow();
+  });
+});
