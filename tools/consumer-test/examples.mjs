@@ -110,7 +110,8 @@ try {
     if (!tsc.ok) continue;
     for (const p of programs) {
       const r = await run(process.execPath, [join('build', p.out)], dir, 120_000);
-      check(r.ok, `${name}:${p.line}: the block runs`, r.out);
+      const tail = r.out.trim().split('\n').filter((l) => l && !/TensorFlow\.js in Node|^=+$|tfjs-node/.test(l)).slice(-4).join(' | ');
+      check(r.ok, `${name}:${p.line}: the block runs${r.ok && tail ? ` — ${tail.slice(0, 300)}` : ''}`, r.out);
     }
   }
 } catch (e) {
