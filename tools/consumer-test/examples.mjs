@@ -73,11 +73,13 @@ try {
     if (!code.length) continue;
     const dir = join(work, name.replace(/[/.]/g, '_'));
     mkdirSync(dir);
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'example', private: true, type: 'module' }, null, 2));
+    // overrides: the @vlm packages a tarball depends on come from the tarballs too (as if published)
+    const overrides = Object.fromEntries(Object.entries(tarball).map(([n, f]) => [n, `file:${relative(dir, f)}`]));
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'example', private: true, type: 'module', overrides }, null, 2));
     // the file's own install lines, @vlm/* from the tarballs; then the tools to typecheck
     let ok = true;
     for (const line of installs) {
-      const specs = line.split(/\s+/).slice(2).filter((s) => !s.startsWith('-')).map((s) => tarball[s.replace(/@[^@/]*$/, '')] ?? s);
+      const specs = line.split(/\s+/).slice(2).filter((s) => !s.startsWith('-')).map((s) => (tarball[s.replace(/@[^@/]*$/, '')] ? relative(dir, tarball[s.replace(/@[^@/]*$/, '')]) : s));
       const r = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...specs], dir);
       if (!r.ok) { ok = false; check(false, `${name}: \`${line}\``, r.out); }
     }
