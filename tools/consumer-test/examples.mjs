@@ -85,11 +85,15 @@ try {
     }
     if (!installs.length) { ok = false; check(false, `${name}: no \`npm install\` line`); }
     if (!ok) continue;
-    const tools = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', '--no-save', 'typescript@5.9.3', '@types/node@20.19.43'], dir);
-    if (!tools.ok) { check(false, `${name}: installing typescript`, tools.out); continue; }
     const fixtures = [...md.matchAll(/<!-- fixtures: (\S+) -->/g)].map((m) => m[1]);
+    // the checker, and the fixtures' own extra packages (`// needs: …` in the script), not saved
+    const needs = fixtures.flatMap((f) => (/^\/\/ needs: (.*)$/m.exec(readFileSync(join(here, 'fixtures', `${f}.mjs`), 'utf8'))?.[1] ?? '').split(/\s+/).filter(Boolean));
+    const tools = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', '--no-save', 'typescript@5.9.3', '@types/node@20.19.43',
+      ...needs.map((n) => (tarball[n] ? relative(dir, tarball[n]) : n))], dir);
+    if (!tools.ok) { check(false, `${name}: installing typescript`, tools.out); continue; }
     for (const f of fixtures) {
       cpSync(join(here, 'fixtures', `${f}.mjs`), join(dir, `fixtures-${f}.mjs`));
+
       const r = await run(process.execPath, [`fixtures-${f}.mjs`], dir);
       if (!r.ok) { ok = false; check(false, `${name}: fixtures ${f}`, r.out); }
     }
