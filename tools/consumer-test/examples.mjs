@@ -71,6 +71,15 @@ try {
       .map((l) => l.replace(/#.*/, '').trim()).filter((l) => /^npm (install|i) /.test(l));
     const code = all.filter((b) => ['ts', 'js', 'typescript', 'javascript'].includes(b.lang));
     if (!code.length) continue;
+    // `// browser: NAME.ts` blocks are the consumer test's browser programs (bundled and run in
+    // Chromium there): check that the text is that program, verbatim.
+    for (const b of code.filter((b) => /^\/\/ browser: /.test(b.code))) {
+      const program = /^\/\/ browser: (\S+)/.exec(b.code)[1];
+      const file = join(here, 'project/browser', program);
+      const same = existsSync(file) && readFileSync(file, 'utf8') === b.code.split('\n').slice(1).join('\n');
+      check(same, `${name}: the ${program} block is tools/consumer-test/project/browser/${program} (run in Chromium by the consumer test)`);
+    }
+    if (code.every((b) => /^\/\/ browser: /.test(b.code))) continue;
     const dir = join(work, name.replace(/[/.]/g, '_'));
     mkdirSync(dir);
     // overrides: the @vlm packages a tarball depends on come from the tarballs too (as if published)
@@ -99,7 +108,7 @@ try {
     }
     if (!ok) continue;
     const programs = [];
-    code.forEach((b, i) => {
+    code.filter((b) => !/^\/\/ browser: /.test(b.code)).forEach((b, i) => {
       const m = /^\/\/ file: (\S+)/.exec(b.code);
       const ts = b.lang.startsWith('t');
       const target = m ? m[1] : `example-${i + 1}.${ts ? 'mts' : 'mjs'}`;
