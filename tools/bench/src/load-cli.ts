@@ -26,10 +26,10 @@ import {
   loadDecoderLM,
   parseBlip2VisionConfig,
   parseClipVisionConfig,
-  readHfCheckpointDir,
   type CausalLM,
   type ShardedSafetensors,
 } from '@vlm/frozen-loaders';
+import { readHfCheckpointDir } from '@vlm/frozen-loaders/node';
 import { QFormer, qformerArgsFromHfBlip2Config, qformerFromHfBlip2 } from '@vlm/qformer';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
