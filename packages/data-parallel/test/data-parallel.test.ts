@@ -219,8 +219,8 @@ describe('DataParallel timeouts: nothing hangs', () => {
 
   it('a setup that never resolves rejects start after startTimeoutMs', async () => {
     const model = mlp({ prefix: 'slow' });
-    await expect(start(model.parameters, { mlp: { prefix: 'slow' }, fail: 'hang-setup' }, { startTimeoutMs: 3000 })).rejects.toThrow(
-      /worker 1 did not finish its setup within 3000 ms/,
+    await expect(start(model.parameters, { mlp: { prefix: 'slow' }, fail: 'hang-setup' }, { workers: 1, startTimeoutMs: 3000 })).rejects.toThrow(
+      /worker 0 did not finish its setup within 3000 ms/,
     );
     model.dispose();
   });

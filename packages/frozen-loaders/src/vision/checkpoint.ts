@@ -50,6 +50,9 @@ const byteLength = (b: SafetensorsBytes): number => (b as { byteLength?: unknown
 
 /** Opens one file (header only), naming it and its size when it is truncated or corrupt. */
 function openFile(bytes: SafetensorsBytes, source: string): SafetensorsFile {
+  if (typeof bytes !== 'object' || bytes === null) {
+    throw new Error(`${source}: expected the file's bytes (Uint8Array or ArrayBuffer) or { index, shards }, got ${bytes === null ? 'null' : typeof bytes}`);
+  }
   try {
     return SafetensorsFile.open(bytes, { source });
   } catch (e) {
