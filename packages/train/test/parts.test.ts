@@ -184,7 +184,7 @@ describe('Trainer', () => {
     expect(() => new SGD(namedParameters(net), { lr: 1 }).loadState(s)).toThrow(/optimizer kind AdamW, expected SGD/);
     // a bad gradient anywhere: an Error before any parameter changes
     const bits = net.parameters().map((v) => Array.from(v.dataSync()));
-    const grads = Object.fromEntries(net.parameters().map((v) => [v.name, tf.onesLike(v)]));
+    const grads: tf.NamedTensorMap = Object.fromEntries(net.parameters().map((v) => [v.name, tf.onesLike(v) as tf.Tensor]));
     const fc2 = net.fc2.namedParameters()[0]![1];
     grads[fc2.name]!.dispose();
     grads[fc2.name] = tf.ones([2, 2]);
