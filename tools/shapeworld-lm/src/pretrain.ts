@@ -7,8 +7,9 @@
  * backend and matMul kernels give bit-identical weights.
  */
 import * as tf from '@tensorflow/tfjs';
-import { trainableVariables, writeSafetensors } from '@vlm/core';
+import { readSafetensors, trainableVariables } from '@vlm/core';
 import { createDecoderLM, loadTokenizer, type CausalLM, type LMTokenizer } from '@vlm/frozen-loaders';
+import { writeFloat16Safetensors } from './float16-checkpoint';
 import { SPECIAL_TOKENS, mixSeed, shapeWorldTokenizerConfig, shapeWorldTokenizerJson, shuffled, worldRandom, worldText, type SplitName } from '@vlm/shapeworld';
 
 /** Options of {@link pretrainShapeWorldLM}. */
@@ -81,6 +82,8 @@ export interface PretrainReport {
   probe: Array<{ prompt: string; inputIds: number[]; logits: number[] }>;
   /** Seconds of training (excluding evaluation). */
   trainSeconds: number;
+  /** What the LM alone says next after each probe prompt: its 6 most likely tokens with probabilities. */
+  nextTokens: Array<{ prompt: string; top: Array<[string, number]> }>;
 }
 
 const PAD = 0;
@@ -156,6 +159,19 @@ export function probeLogits(lm: CausalLM, tok: LMTokenizer): PretrainReport['pro
     const logits = tf.tidy(() => lm.forward({ inputIds: tf.tensor2d([inputIds], undefined, 'int32') }).logits.dataSync());
     return { prompt, inputIds, logits: Array.from(logits) };
   });
+}
+
+/** The 6 most likely next tokens after the last position of flattened `[tokens, vocab]` logits. */
+function topNext(logits: number[], tok: LMTokenizer): Array<[string, number]> {
+  const vocab = tok.vocabSize;
+  const last = logits.slice(logits.length - vocab);
+  const max = Math.max(...last);
+  const exp = last.map((v) => Math.exp(v - max));
+  const z = exp.reduce((a, b) => a + b, 0);
+  return exp
+    .map((e, id) => [tok.idToToken(id) ?? String(id), Number((e / z).toFixed(4))] as [string, number])
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 6);
 }
 
 /**
@@ -262,20 +278,52 @@ export async function pretrainShapeWorldLM(options: PretrainOptions = {}): Promi
   }
   const trainSeconds = (performance.now() - t0) / 1000;
   optimizer.dispose();
+  return finishShapeWorldLM({ lm, tokenizer: tok, config, options: o, losses, trainSeconds, log });
+}
 
+/** What {@link finishShapeWorldLM} takes: a trained model and the facts of its run. */
+export interface FinishInput {
+  /** The trained model (its weights are replaced by their F16 rounding). */
+  lm: CausalLM;
+  /** The tokenizer. */
+  tokenizer: LMTokenizer;
+  /** `config.json` contents. */
+  config: Record<string, unknown>;
+  /** The resolved options. */
+  options: PretrainReport['options'];
+  /** Training losses. */
+  losses: Array<[number, number]>;
+  /** Seconds of training. */
+  trainSeconds: number;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/**
+ * The end of a run: stores the weights as F16 safetensors, loads that rounding back into the
+ * model (so what is measured is what is committed), then measures the held-out perplexities
+ * and the probe logits.
+ */
+export function finishShapeWorldLM(input: FinishInput): PretrainResult {
+  const { lm, tokenizer: tok, options: o } = input;
+  const weights = tf.tidy(() => writeFloat16Safetensors(lm.stateDict(), { format: 'pt' }));
+  const { tensors } = readSafetensors(weights, { source: 'model.safetensors' });
+  lm.loadStateDict(tensors);
+  tf.dispose(Object.values(tensors));
   const ppl: Partial<Record<SplitName, number>> = {};
   for (const split of ['validation', 'test-compositional'] as const) {
-    ppl[split] = o.evalDocuments > 0 ? perplexity(lm, tok, split, o.evalDocuments, o.nPositions) : NaN;
+    ppl[split] = o.evalDocuments > 0 ? Number(perplexity(lm, tok, split, o.evalDocuments, o.nPositions).toFixed(4)) : NaN;
   }
-  log(`held-out perplexity: validation ${ppl.validation?.toFixed(3)}, test-compositional ${ppl['test-compositional']?.toFixed(3)}`);
-  const weights = tf.tidy(() => writeSafetensors(lm.stateDict(), { format: 'pt' }));
+  input.log?.(`held-out perplexity (F16 weights): validation ${ppl.validation}, test-compositional ${ppl['test-compositional']}`);
+  const parameters = lm.parameters().reduce((n, v) => n + v.size, 0);
+  const probe = probeLogits(lm, tok);
   return {
     lm,
     tokenizer: tok,
-    config,
+    config: input.config,
     weights,
-    tokenizerJson,
-    tokenizerConfig,
-    report: { options: o, backend: tf.getBackend(), parameters, losses, perplexity: ppl, probe: probeLogits(lm, tok), trainSeconds: Number(trainSeconds.toFixed(1)) },
+    tokenizerJson: shapeWorldTokenizerJson(),
+    tokenizerConfig: shapeWorldTokenizerConfig(),
+    report: { options: o, backend: tf.getBackend(), parameters, losses: input.losses, perplexity: ppl, probe, trainSeconds: Number(input.trainSeconds.toFixed(1)), nextTokens: probe.map((p) => ({ prompt: p.prompt, top: topNext(p.logits, tok) })) },
   };
 }
