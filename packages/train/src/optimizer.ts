@@ -108,6 +108,8 @@ export abstract class Optimizer {
    */
   step(grads: tf.NamedTensorMap, lrFactor = 1): void {
     if (!Number.isFinite(lrFactor)) throw new Error(`${this.kind}.step: lrFactor must be finite, got ${lrFactor}`);
+    // Everything is checked before the first parameter changes: no half-applied step.
+    const updates: Array<[OptimizerGroup, NamedParameter, tf.Tensor]> = [];
     for (const group of this.groups) {
       for (const p of group.params) {
         const g = grads[p.variable.name];
@@ -116,10 +118,14 @@ export abstract class Optimizer {
         if (g.shape.length !== p.variable.shape.length || g.shape.some((d, i) => d !== p.variable.shape[i])) {
           throw new Error(`${this.kind}.step: gradient of '${p.name}' has shape [${g.shape}], expected [${p.variable.shape}]`);
         }
-        const step = (this.steps.get(p.name) ?? 0) + 1;
-        this.steps.set(p.name, step);
-        tf.tidy(() => this.update(p, g, group.lr * lrFactor, group.weightDecay, step));
+        if (g.dtype !== 'float32') throw new Error(`${this.kind}.step: gradient of '${p.name}' has dtype ${g.dtype}, expected float32`);
+        updates.push([group, p, g]);
       }
+    }
+    for (const [group, p, g] of updates) {
+      const step = (this.steps.get(p.name) ?? 0) + 1;
+      this.steps.set(p.name, step);
+      tf.tidy(() => this.update(p, g, group.lr * lrFactor, group.weightDecay, step));
     }
   }
 

@@ -15,7 +15,9 @@ import { FileCheckpointStore } from '@vlm/train/node';
 import { constantGradients } from './fixtures/constant-gradients.mjs';
 
 const writer = fileURLToPath(new URL('./fixtures/checkpoint-writer.mjs', import.meta.url));
-const built = existsSync(fileURLToPath(new URL('../dist/node.js', import.meta.url)));
+if (!existsSync(fileURLToPath(new URL('../dist/node.js', import.meta.url)))) {
+  throw new Error('the SIGKILL test runs a writer on the built @vlm/train: run `pnpm build` (or `pnpm --filter @vlm/train build`) first');
+}
 const KILLS = 20;
 
 /** Starts the writer; resolves with the step it resumed from and its exit once killed `delay` ms after its `saves`-th `saving` line. */
@@ -50,7 +52,7 @@ function runAndKill(dir: string, saves: number, delay: number): Promise<{ resume
 }
 
 describe.runIf((process.env.VLM_BACKEND ?? 'cpu') === 'cpu')('FileCheckpointStore under SIGKILL', () => {
-  it.runIf(built)(`a writer killed ${KILLS} times mid-checkpoint: the latest checkpoint always loads and the next run resumes from it`, async () => {
+  it(`a writer killed ${KILLS} times mid-checkpoint: the latest checkpoint always loads and the next run resumes from it`, async () => {
     // two chains of writers in two folders, side by side (10 kills each), to halve the wall time
     const dirs = [0, 1].map(() => mkdtempSync(join(tmpdir(), 'vlm-train-kill-')));
     const dir = dirs[0]!;

@@ -182,6 +182,15 @@ describe('Trainer', () => {
     const s2 = o2.state();
     for (const k of Object.keys(s.tensors)) expect(Array.from(s2.tensors[k]!.dataSync())).toEqual(Array.from(s.tensors[k]!.dataSync()));
     expect(() => new SGD(namedParameters(net), { lr: 1 }).loadState(s)).toThrow(/optimizer kind AdamW, expected SGD/);
+    // a bad gradient anywhere: an Error before any parameter changes
+    const bits = net.parameters().map((v) => Array.from(v.dataSync()));
+    const grads: tf.NamedTensorMap = Object.fromEntries(net.parameters().map((v) => [v.name, tf.onesLike(v) as tf.Tensor]));
+    const fc2 = net.fc2.namedParameters()[0]![1];
+    grads[fc2.name]!.dispose();
+    grads[fc2.name] = tf.ones([2, 2]);
+    expect(() => o2.step(grads)).toThrow(/gradient of 'fc2.weight' has shape \[2,2\], expected \[8,3\]/);
+    expect(net.parameters().map((v) => Array.from(v.dataSync()))).toEqual(bits);
+    tf.dispose(Object.values(grads));
     tf.dispose([...Object.values(s.tensors), ...Object.values(s2.tensors)]);
     o2.dispose();
     t.dispose();
