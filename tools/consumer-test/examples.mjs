@@ -71,29 +71,44 @@ try {
       .map((l) => l.replace(/#.*/, '').trim()).filter((l) => /^npm (install|i) /.test(l));
     const code = all.filter((b) => ['ts', 'js', 'typescript', 'javascript'].includes(b.lang));
     if (!code.length) continue;
+    // `// browser: NAME.ts` blocks are the consumer test's browser programs (bundled and run in
+    // Chromium there): check that the text is that program, verbatim.
+    for (const b of code.filter((b) => /^\/\/ browser: /.test(b.code))) {
+      const program = /^\/\/ browser: (\S+)/.exec(b.code)[1];
+      const file = join(here, 'project/browser', program);
+      const same = existsSync(file) && readFileSync(file, 'utf8') === b.code.split('\n').slice(1).join('\n');
+      check(same, `${name}: the ${program} block is tools/consumer-test/project/browser/${program} (run in Chromium by the consumer test)`);
+    }
+    if (code.every((b) => /^\/\/ browser: /.test(b.code))) continue;
     const dir = join(work, name.replace(/[/.]/g, '_'));
     mkdirSync(dir);
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'example', private: true, type: 'module' }, null, 2));
+    // overrides: the @vlm packages a tarball depends on come from the tarballs too (as if published)
+    const overrides = Object.fromEntries(Object.entries(tarball).map(([n, f]) => [n, `file:${relative(dir, f)}`]));
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'example', private: true, type: 'module', overrides }, null, 2));
     // the file's own install lines, @vlm/* from the tarballs; then the tools to typecheck
     let ok = true;
     for (const line of installs) {
-      const specs = line.split(/\s+/).slice(2).filter((s) => !s.startsWith('-')).map((s) => tarball[s.replace(/@[^@/]*$/, '')] ?? s);
+      const specs = line.split(/\s+/).slice(2).filter((s) => !s.startsWith('-')).map((s) => (tarball[s.replace(/@[^@/]*$/, '')] ? relative(dir, tarball[s.replace(/@[^@/]*$/, '')]) : s));
       const r = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...specs], dir);
       if (!r.ok) { ok = false; check(false, `${name}: \`${line}\``, r.out); }
     }
     if (!installs.length) { ok = false; check(false, `${name}: no \`npm install\` line`); }
     if (!ok) continue;
-    const tools = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', '--no-save', 'typescript@5.9.3', '@types/node@20.19.43'], dir);
-    if (!tools.ok) { check(false, `${name}: installing typescript`, tools.out); continue; }
     const fixtures = [...md.matchAll(/<!-- fixtures: (\S+) -->/g)].map((m) => m[1]);
+    // the checker, and the fixtures' own extra packages (`// needs: …` in the script), not saved
+    const needs = fixtures.flatMap((f) => (/^\/\/ needs: (.*)$/m.exec(readFileSync(join(here, 'fixtures', `${f}.mjs`), 'utf8'))?.[1] ?? '').split(/\s+/).filter(Boolean));
+    const tools = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', '--no-save', 'typescript@5.9.3', '@types/node@20.19.43',
+      ...needs.map((n) => (tarball[n] ? relative(dir, tarball[n]) : n))], dir);
+    if (!tools.ok) { check(false, `${name}: installing typescript`, tools.out); continue; }
     for (const f of fixtures) {
       cpSync(join(here, 'fixtures', `${f}.mjs`), join(dir, `fixtures-${f}.mjs`));
+
       const r = await run(process.execPath, [`fixtures-${f}.mjs`], dir);
       if (!r.ok) { ok = false; check(false, `${name}: fixtures ${f}`, r.out); }
     }
     if (!ok) continue;
     const programs = [];
-    code.forEach((b, i) => {
+    code.filter((b) => !/^\/\/ browser: /.test(b.code)).forEach((b, i) => {
       const m = /^\/\/ file: (\S+)/.exec(b.code);
       const ts = b.lang.startsWith('t');
       const target = m ? m[1] : `example-${i + 1}.${ts ? 'mts' : 'mjs'}`;
@@ -110,7 +125,8 @@ try {
     if (!tsc.ok) continue;
     for (const p of programs) {
       const r = await run(process.execPath, [join('build', p.out)], dir, 120_000);
-      check(r.ok, `${name}:${p.line}: the block runs`, r.out);
+      const tail = r.out.trim().split('\n').filter((l) => l && !/TensorFlow\.js in Node|^=+$|tfjs-node/.test(l)).slice(-4).join(' | ');
+      check(r.ok, `${name}:${p.line}: the block runs${r.ok && tail ? ` — ${tail.slice(0, 300)}` : ''}`, r.out);
     }
   }
 } catch (e) {

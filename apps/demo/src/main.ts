@@ -22,6 +22,7 @@ import { preprocessImages } from '@vlm/frozen-loaders';
 import { parseArgs, USAGE, type DemoArgs } from './cli-args';
 import { loadFrozenModels } from './frozen-models';
 import { runAll } from './run';
+import { CAPTION_PROMPT } from './world-data';
 import { heatmap, groupedBars } from './svg-plots';
 
 const log = (s = '') => process.stdout.write(`${s}\n`);
@@ -65,7 +66,7 @@ async function answerEach(args: DemoArgs, prompt: string, field: 'caption' | 'an
         : model.generate({ images: [[image]], prompt, maxNewTokens: 12, stopTokenIds: [frozen.eocId] });
     if ('stepLogits' in r && r.stepLogits) r.stepLogits.dispose();
     if ('sequences' in r && r.sequences instanceof tf.Tensor) r.sequences.dispose();
-    log(JSON.stringify(field === 'caption' ? { image: path, caption: r.text![0] } : { image: path, question: args.question, answer: r.text![0] }));
+    log(JSON.stringify(field === 'caption' ? { image: path, caption: `a ${r.text![0]}` } : { image: path, question: args.question, answer: r.text![0] }));
   }
   model.dispose();
 }
@@ -110,7 +111,7 @@ async function main() {
       await runAll({ ...args, out: here(args.out) }, log);
       break;
     case 'caption':
-      await answerEach(args, '<image>', 'caption');
+      await answerEach(args, CAPTION_PROMPT, 'caption');
       break;
     case 'ask':
       if (!args.question) throw new Error('ask: expected --question "..."');
@@ -133,7 +134,11 @@ async function main() {
       if (!dir || !args.image) throw new Error('blip2: expected HF_DIR --image IMAGE.png [--prompt "Question: ... Answer:"]');
       const model = await loadBlip2(here(dir));
       const [{ image }] = await readImages([args.image]);
-      const r = model.generate({ images: [[image!]], prompt: args.prompt ?? '', maxNewTokens: 20 });
+      // Without a tokenizer.json in the folder: the prompt is BOS alone (and the reply is ids).
+      const prompt = model.tokenizer ? (args.prompt ?? '') : tf.tensor2d(model.expandImageTokens([[model.lm.info.bosTokenId ?? 0]], 1), undefined, 'int32');
+      if (!model.tokenizer && args.prompt) info('blip2: the folder has no tokenizer.json: the prompt is ignored, the answer is token ids');
+      const r = model.generate({ images: [[image!]], prompt, maxNewTokens: 20 });
+      if (prompt instanceof tf.Tensor) prompt.dispose();
       log(JSON.stringify({ image: basename(args.image), prompt: args.prompt ?? '', text: r.text?.[0] ?? null, ids: r.newTokens[0] }));
       model.dispose();
       break;

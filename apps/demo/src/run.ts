@@ -189,13 +189,13 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   };
   const samples = data.heldOut.scenes.slice(0, 8).map((i, k) => ({
     image: `data:image/png;base64,${Buffer.from(encodePng(data.bank.images[i]!)).toString('base64')}`,
-    truth: data.heldOut.captions[k]!.target,
+    truth: `a ${data.heldOut.captions[k]!.target}`,
     question: data.heldOut.qa[k]!.prompt.replace('<image> question: ', '').replace(' answer:', ''),
     answer: data.heldOut.qa[k]!.target,
-    flamingo: { caption: flamingoHeld.samples.captions[k]!, answer: flamingoHeld.samples.answers[k]! },
-    blip2: { caption: blip2Held.samples.captions[k]!, answer: blip2Held.samples.answers[k]! },
-    mlp_projector: { caption: llavaHeld.samples.captions[k]!, answer: llavaHeld.samples.answers[k]! },
-    lm_only: { caption: lmHeld.samples.captions[k]!, answer: lmHeld.samples.answers[k]! },
+    flamingo: { caption: `a ${flamingoHeld.samples.captions[k]!}`, answer: flamingoHeld.samples.answers[k]! },
+    blip2: { caption: `a ${blip2Held.samples.captions[k]!}`, answer: blip2Held.samples.answers[k]! },
+    mlp_projector: { caption: `a ${llavaHeld.samples.captions[k]!}`, answer: llavaHeld.samples.answers[k]! },
+    lm_only: { caption: `a ${lmHeld.samples.captions[k]!}`, answer: lmHeld.samples.answers[k]! },
   }));
   const gates = flamingoRun.steps.flatMap((s) =>
     flamingo.gateValues().map((g) => ({ step: s.step, layer: g.layer, attn: s[`gate.${g.layer}.attn`] ?? 0, ff: s[`gate.${g.layer}.ff`] ?? 0 })),

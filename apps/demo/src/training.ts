@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Module } from '@vlm/core';
-import { AdamW, Trainer, cosineScheduleWithWarmup, namedParameters, weightDecayGroups, type Dataset } from '@vlm/train';
+import { AdamW, Trainer, cosineScheduleWithWarmup, isNoWeightDecayParameter, namedParameters, paramGroups, type Dataset } from '@vlm/train';
 import { FileCheckpointStore, JsonlMetricsLog, ProgressBar } from '@vlm/train/node';
 
 /** One recorded training step (from the metrics log, so a resumed run has its whole history). */
@@ -31,7 +31,7 @@ export interface TrainSettings {
 
 /**
  * Trains the parameters of `modules` (the bridge; frozen parts are never passed) with
- * @vlm/train: AdamW with OpenFlamingo's weight-decay groups, warmup + cosine, clipping at 1,
+ * @vlm/train: AdamW with OpenFlamingo's weight-decay groups (gates at 10× the lr), warmup + cosine, clipping at 1,
  * checkpoints in `out/checkpoints/<name>` (`--resume` continues from the latest), a JSON-lines
  * metrics log `out/metrics/<name>.jsonl`, and a progress bar.
  */
@@ -51,7 +51,14 @@ export async function trainBridge<B extends tf.TensorContainer>(
     rmSync(metricsPath, { force: true });
   }
   const params = namedParameters(modules);
-  const optimizer = new AdamW(weightDecayGroups(params, { weightDecay: 0.01 }), { lr: settings.lr });
+  // OpenFlamingo's groups (no weight decay on gates, norms, biases, embeddings); the tanh gates start at 0 and
+  // Adam moves a parameter about lr per step, so in a few hundred steps they need a larger lr to open.
+  const groups = paramGroups(params, [
+    { name: 'gates', match: /(^|\.)(attn_gate|ff_gate)$/, lr: settings.lr * 10, weightDecay: 0 },
+    { name: 'no_decay', match: isNoWeightDecayParameter, weightDecay: 0 },
+    { name: 'decay', match: () => true, weightDecay: 0.01 },
+  ]);
+  const optimizer = new AdamW(groups, { lr: settings.lr });
   const trainer = new Trainer<B>({
     optimizer,
     data,

@@ -4,7 +4,6 @@ import {
   IMAGE_TOKEN,
   canonicalCaption,
   episodeChunk,
-  randomCaption,
   renderScene,
   sceneQuestions,
   splitEpisodes,
@@ -56,6 +55,13 @@ export interface WorldData {
 
 const VQA_KINDS = ['colour', 'shape', 'size', 'position', 'count', 'yes-no'] as const;
 
+/** The caption prompt: the world's canonical caption of one object always starts "a …", so `<image> a` asks for a caption (the LM alone would as readily start a question). */
+export const CAPTION_PROMPT = `${IMAGE_TOKEN} a`;
+
+function captionExample(bank: ImageBank, i: number): Example {
+  return { kind: 'caption', images: [i], prompt: CAPTION_PROMPT, target: canonicalCaption(bank.scenes[i]!).replace(/^an? /, ''), scene: i };
+}
+
 function qaExample(scene: number, qa: QAPair): Example {
   return { kind: 'qa', images: [scene], prompt: `${IMAGE_TOKEN} question: ${qa.question} answer:`, target: qa.answer, scene, questionKind: qa.kind };
 }
@@ -71,7 +77,7 @@ export function buildWorldData(sizes: DemoSizes, seed: number): WorldData {
   const rng = worldRandom(seed + 17);
 
   const trainIdx = splitScenes('train', sizes.trainScenes, { seed, objects: 1 }).map(add);
-  const captions: Example[] = trainIdx.map((i) => ({ kind: 'caption', images: [i], prompt: IMAGE_TOKEN, target: randomCaption(bank.scenes[i]!, rng), scene: i }));
+  const captions: Example[] = trainIdx.map((i) => captionExample(bank, i));
   const qa: Example[] = trainIdx.flatMap((i) => {
     const qs = sceneQuestions(bank.scenes[i]!);
     return [0, 1].map(() => qaExample(i, qs[Math.floor(rng() * qs.length)]!));
@@ -85,7 +91,7 @@ export function buildWorldData(sizes: DemoSizes, seed: number): WorldData {
   }
 
   const heldIdx = splitScenes('test-compositional', sizes.heldOutScenes, { seed, objects: 1 }).map(add);
-  const heldCaptions: Example[] = heldIdx.map((i) => ({ kind: 'caption', images: [i], prompt: IMAGE_TOKEN, target: canonicalCaption(bank.scenes[i]!), scene: i }));
+  const heldCaptions: Example[] = heldIdx.map((i) => captionExample(bank, i));
   const heldQa: Example[] = heldIdx.map((i, k) => {
     const kind = VQA_KINDS[k % VQA_KINDS.length]!;
     const qs = sceneQuestions(bank.scenes[i]!);

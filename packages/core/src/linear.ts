@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from './module';
 import { uniformFanIn } from './initializers';
-import { assertShape } from './shape-checks';
+import { assertDtype, assertShape } from './shape-checks';
 import { linear2d } from './matmul';
 
 /** Constructor arguments of {@link Linear}. */
@@ -65,9 +65,11 @@ export class Linear extends Module {
 
   /** `[..., in] → [..., out]`. */
   forward(x: tf.Tensor): tf.Tensor {
+    if (!(x instanceof tf.Tensor) || x.isDisposed) assertShape(x, [this.inFeatures], 'Linear input'); // throws, naming what came
     if (x.rank < 1 || x.shape[x.rank - 1] !== this.inFeatures) {
       assertShape(x, [...x.shape.slice(0, -1), this.inFeatures], 'Linear input');
     }
+    if (x.dtype !== 'float32') assertDtype(x, ['float32'], 'Linear input');
     return linear(x, this.kernel, this.bias);
   }
 }

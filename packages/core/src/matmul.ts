@@ -136,7 +136,13 @@ export function matMulTransposedB(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   const wasm = onSlowMatMulWasm();
   return lazyGradOp(
     [a, b],
-    () => (wasm ? tf.transpose(tf.matMul(b as tf.Tensor2D, tf.transpose(a as tf.Tensor2D))) : tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, false, true)),
+    () => {
+      if (!wasm) return tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, false, true);
+      const [m, k] = a.shape as [number, number];
+      // One row (a decode step): aᵀ and the output are vectors, so reshapes, not transposes.
+      if (m === 1) return tf.reshape(tf.matMul(b as tf.Tensor2D, tf.reshape(a, [k, 1]) as tf.Tensor2D), [1, b.shape[0]!]);
+      return tf.transpose(tf.matMul(b as tf.Tensor2D, tf.transpose(a as tf.Tensor2D)));
+    },
     (dy, [as, bs]) => [() => tf.matMul(dy as tf.Tensor2D, bs as tf.Tensor2D), () => matMulAT(dy, as!, wasm)],
   ) as tf.Tensor2D;
 }

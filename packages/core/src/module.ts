@@ -88,7 +88,15 @@ export function isInitSkipped(): boolean {
 /** Tensors to load one at a time with {@link Module.loadStateDictFrom}. */
 export interface StateDictSource {
   /** PyTorch shape and dtype of every tensor to load, by the module's dotted weight names. */
-  shapes: Record<string, { shape: readonly number[]; dtype: tf.DataType }>;
+  shapes: Record<
+    string,
+    {
+      /** The tensor's shape in PyTorch layout. */
+      shape: readonly number[];
+      /** The TF.js dtype `read` will give it. */
+      dtype: tf.DataType;
+    }
+  >;
   /** Makes the tensor `name` (in PyTorch layout); the module disposes it once written. */
   read(name: string): tf.Tensor;
 }
@@ -133,8 +141,8 @@ export abstract class Module {
   private readonly childrenByName = new Map<string, Module>();
 
   /**
-   * Registers a weight under `name`, from its initial value or from a {@link ParameterInit}
-   * (shape + init function, which {@link skipInit} leaves uncalled). The module takes ownership
+   * Registers a weight under `name`, from its initial value or from a `ParameterInit`
+   * (shape + init function, which `skipInit` leaves uncalled). The module takes ownership
    * of the value (it is disposed after being copied into a new `tf.Variable`). Read it back with
    * {@link Module.parameter} at each use rather than keeping a reference: `ModuleLayer` may swap
    * the variable.
@@ -255,7 +263,7 @@ export abstract class Module {
    * whole: `source.shapes` (names, PyTorch shapes, dtypes) is checked first exactly as
    * {@link Module.loadStateDict} checks a dict (nothing is read when it throws); then each
    * tensor is made by `source.read(name)`, written and disposed before the next is read. A
-   * placeholder weight (built under {@link skipInit}) takes the tensor's data without a copy.
+   * placeholder weight (built under `skipInit`) takes the tensor's data without a copy.
    * If `read` throws part-way, the weights read so far stay loaded.
    *
    * @example

@@ -327,6 +327,26 @@ export function safetensorsTfDtype(dtype: SafetensorsDtype): tf.DataType {
   return TF_DTYPES[dtype];
 }
 
+// The parts of the wasm backend (`BackendWasm`) that allocate a tensor on its heap.
+interface WasmHeapBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): tf.TypedArray;
+}
+
+/**
+ * On the wasm backend: a new tensor allocated on the heap (uninitialised) and a function that
+ * returns a view of its memory (to call after any other allocation: heap growth detaches
+ * older views). `null` elsewhere, or for an empty tensor.
+ */
+function wasmHeapTensor(shape: number[], dtype: tf.DataType): { tensor: tf.Tensor; values: () => tf.TypedArray } | null {
+  if (tf.getBackend() !== 'wasm' || shape.includes(0)) return null;
+  const backend = tf.backend() as unknown as Partial<WasmHeapBackend>;
+  if (typeof backend.makeOutput !== 'function' || typeof backend.typedArrayFromHeap !== 'function') return null;
+  const info = backend.makeOutput([...shape], dtype);
+  const tensor = tf.engine().makeTensorFromTensorInfo(info);
+  return { tensor, values: () => backend.typedArrayFromHeap!(info) };
+}
+
 const isSource = (input: unknown): input is SafetensorsByteSource =>
   typeof input === 'object' && input !== null && typeof (input as SafetensorsByteSource).readInto === 'function' &&
   typeof (input as SafetensorsByteSource).byteLength === 'number';
@@ -405,39 +425,66 @@ export class SafetensorsFile {
    * value outside int32 range throws, naming the tensor and the value.
    */
   readValues(name: string): tf.TypedArray {
-    const entry = this.entry(name);
-    const { dtype, shape, dataOffsets: [begin, end] } = entry;
+    const { dtype, shape } = this.entry(name);
+    const n = shape.reduce((a, d) => a * d, 1);
+    const out = TF_DTYPES[dtype] === 'float32' ? new Float32Array(n) : TF_DTYPES[dtype] === 'int32' ? new Int32Array(n) : new Uint8Array(n);
+    this.decodeInto(name, out);
+    return out;
+  }
+
+  /**
+   * Tensor `name` as a new TF.js tensor (the caller disposes it); see
+   * {@link SafetensorsFile.readValues}. On the wasm backend the tensor is allocated on the wasm
+   * heap first and decoded straight into it (no JavaScript copy that waits for the garbage
+   * collector); elsewhere the decoded array becomes the tensor's values.
+   */
+  readTensor(name: string): tf.Tensor {
+    const { dtype, shape } = this.entry(name);
+    const onHeap = wasmHeapTensor(shape, TF_DTYPES[dtype]);
+    if (onHeap === null) return tf.tensor(this.readValues(name), shape, TF_DTYPES[dtype]);
+    try {
+      this.decodeInto(name, onHeap.values());
+    } catch (e) {
+      onHeap.tensor.dispose();
+      throw e;
+    }
+    return onHeap.tensor;
+  }
+
+  /** Decodes tensor `name` into `out` (its element count, of its TF.js dtype's array type). */
+  private decodeInto(name: string, out: tf.TypedArray): void {
+    const { dtype, shape, dataOffsets: [begin, end] } = this.entry(name);
     const at = this.header.dataStart + begin;
     const n = (end - begin) / DTYPE_SIZES[dtype];
     switch (dtype) {
       case 'F32':
       case 'I32': {
-        const out = dtype === 'F32' ? new Float32Array(n) : new Int32Array(n);
-        this.read(at, new Uint8Array(out.buffer));
-        swapToHost(new Uint8Array(out.buffer), 4);
-        return out;
+        const bytes = new Uint8Array(out.buffer, out.byteOffset, 4 * n);
+        this.read(at, bytes);
+        swapToHost(bytes, 4);
+        return;
+      }
+      case 'BOOL': {
+        const raw = out as Uint8Array;
+        this.read(at, raw);
+        for (let i = 0; i < n; i++) raw[i] = raw[i] ? 1 : 0;
+        return;
       }
       case 'U8':
-      case 'BOOL': {
-        const raw = new Uint8Array(n);
-        this.read(at, raw);
-        if (dtype === 'U8') return Int32Array.from(raw);
-        for (let i = 0; i < n; i++) raw[i] = raw[i] ? 1 : 0;
-        return raw;
-      }
+        this.chunks(at, n, 1, (bytes, o) => (out as Int32Array).set(bytes, o));
+        return;
       case 'F16':
       case 'BF16': {
-        const out = new Float32Array(n);
-        const bits = new Uint32Array(out.buffer);
+        const bits = new Uint32Array(out.buffer, out.byteOffset, n);
         const table = dtype === 'F16' ? halfBits() : null;
         this.chunks(at, n, 2, (half, o) => (table ? decodeF16(half as Uint16Array, bits, o, table) : decodeBF16(half as Uint16Array, bits, o)));
-        return out;
+        return;
       }
       case 'I64': {
-        const out = new Int32Array(n);
+        const ints = out as Int32Array;
         this.chunks(at, n, 8, (words, o) => {
           // Little-endian words: low then high 32 bits; a value fits int32 when high is low's sign.
-          const u32 = words as unknown as Uint32Array;
+          const u32 = words as Uint32Array;
           for (let i = 0; i < u32.length / 2; i++) {
             const lo = u32[2 * i]!;
             const hi = u32[2 * i + 1]!;
@@ -446,18 +493,12 @@ export class SafetensorsFile {
               const range = 'expected values within int32 range [-2147483648, 2147483647]';
               throw new Error(`${this.source}: tensor ${quote(name)} (I64, shape ${shapeText(shape)}): ${range}, got ${v} at flat index ${o + i}`);
             }
-            out[o + i] = lo | 0;
+            ints[o + i] = lo | 0;
           }
         });
-        return out;
+        return;
       }
     }
-  }
-
-  /** Tensor `name` as a new TF.js tensor (the caller disposes it); see {@link SafetensorsFile.readValues}. */
-  readTensor(name: string): tf.Tensor {
-    const { dtype, shape } = this.entry(name);
-    return tf.tensor(this.readValues(name), shape, TF_DTYPES[dtype]);
   }
 
   /** Fills `into` from file byte `position` on. */
@@ -472,7 +513,7 @@ export class SafetensorsFile {
    * at most {@link CHUNK_ELEMENTS} at a time, with the words in host order (16-bit words for
    * size 2, 32-bit halves for size 8).
    */
-  private chunks(position: number, count: number, size: 2 | 8, decode: (words: Uint16Array | Uint32Array, first: number) => void): void {
+  private chunks(position: number, count: number, size: 1 | 2 | 8, decode: (words: Uint8Array | Uint16Array | Uint32Array, first: number) => void): void {
     const scratch = new Uint8Array(Math.min(count, CHUNK_ELEMENTS) * size);
     for (let o = 0; o < count; o += CHUNK_ELEMENTS) {
       const k = Math.min(CHUNK_ELEMENTS, count - o);
@@ -484,9 +525,10 @@ export class SafetensorsFile {
         bytes = scratch.subarray(0, k * size);
         this.read(position + o * size, bytes);
         if (size === 2) swapToHost(bytes, 2);
-        else if (!LITTLE_ENDIAN_HOST) for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
+        else if (size === 8 && !LITTLE_ENDIAN_HOST) for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
       }
-      const words = size === 2 ? new Uint16Array(bytes.buffer, bytes.byteOffset, k) : new Uint32Array(bytes.buffer, bytes.byteOffset, 2 * k);
+      const words =
+        size === 1 ? bytes : size === 2 ? new Uint16Array(bytes.buffer, bytes.byteOffset, k) : new Uint32Array(bytes.buffer, bytes.byteOffset, 2 * k);
       decode(words, o);
     }
   }

@@ -92,6 +92,8 @@ describe('matMulTransposedB (tied output layers): no transpose flag on wasm, no 
         const h = rand([6, 16], 1);
         const table = rand([50, 16], 2);
         expect(maxAbsDiff(matMulTransposedB(h, table), tf.matMul(h, table, false, true))).toBeLessThanOrEqual(1e-5);
+        const row = rand([1, 16], 3); // a decode step
+        expect(maxAbsDiff(matMulTransposedB(row, table), tf.matMul(row, table, false, true))).toBeLessThanOrEqual(1e-5);
         const f = (mm: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(mm(a, b)));
         const ours = tf.grads(f(matMulTransposedB))([h, table]);
         const stock = tf.grads(f((a, b) => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, false, true)))([h, table]);

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { skipInit, writeSafetensors, type SafetensorsByteSource } from '@vlm/core';
 import { createDecoderLM, loadDecoderLMSync } from '../src/lm/index';
-import { loadClipVisionModel, readHfCheckpointDir } from '../src/vision/index';
+import { loadClipVisionModel } from '../src/vision/index';
+import { readHfCheckpointDir } from '../src/node/index';
 import { GOLDEN_DIR, readCase, type VisionCase } from './vision-helpers';
 
 const GPT2 = { model_type: 'gpt2', vocab_size: 97, n_positions: 32, n_embd: 32, n_layer: 2, n_head: 4 };
@@ -75,19 +76,23 @@ function recordingSource(bytes: Uint8Array): SafetensorsByteSource & { reads: Ar
   };
 }
 
-/** Sums the bytes of every tensor the engine makes from values (not kernel outputs) while `f` runs. */
-function bytesMadeFromValues<T>(f: () => T): { result: T; bytes: number } {
-  const engine = tf.engine() as unknown as { makeTensor: (values: unknown, shape: number[], dtype: tf.DataType, backend?: unknown) => tf.Tensor };
-  const makeTensor = engine.makeTensor.bind(engine);
+/**
+ * Sums the bytes of every tensor the engine makes while `f` runs: from values (`makeTensor`, as
+ * `tf.tensor` and the random initialisers do) or from backend memory (`makeTensorFromTensorInfo`,
+ * as kernels and the wasm heap reads do).
+ */
+function bytesMade<T>(f: () => T): { result: T; bytes: number } {
+  type Maker = (...args: any[]) => tf.Tensor;
+  const engine = tf.engine() as unknown as Record<'makeTensor' | 'makeTensorFromTensorInfo', Maker>;
+  const saved = { makeTensor: engine.makeTensor, makeTensorFromTensorInfo: engine.makeTensorFromTensorInfo };
   let bytes = 0;
-  engine.makeTensor = (values, shape, dtype, backend) => {
-    bytes += shape.reduce((a, d) => a * d, 1) * (dtype === 'bool' ? 1 : 4);
-    return makeTensor(values, shape, dtype, backend);
-  };
+  const count = (t: tf.Tensor) => ((bytes += t.size * (t.dtype === 'bool' ? 1 : 4)), t);
+  engine.makeTensor = (...args) => count(saved.makeTensor.apply(engine, args));
+  engine.makeTensorFromTensorInfo = (...args) => count(saved.makeTensorFromTensorInfo.apply(engine, args));
   try {
     return { result: f(), bytes };
   } finally {
-    engine.makeTensor = makeTensor;
+    Object.assign(engine, saved);
   }
 }
 
@@ -108,7 +113,7 @@ describe('cause 1: modules are built without random initialisation, weights come
     const bytes = writeSafetensors(dict);
     const weightBytes = Object.values(dict).reduce((n, t) => n + 4 * t.size, 0);
     const before = tf.memory().numTensors;
-    const { result: lm, bytes: made } = bytesMadeFromValues(() => loadDecoderLMSync({ config: GPT2, weights: bytes }));
+    const { result: lm, bytes: made } = bytesMade(() => loadDecoderLMSync({ config: GPT2, weights: bytes }));
     expect(made).toBe(weightBytes); // a random init would add as many again
     expect(tf.memory().numTensors - before).toBe(Object.keys(dict).length); // one variable per weight, nothing else kept
     const ids = tf.tensor2d([[1, 2, 3]], undefined, 'int32');

@@ -207,7 +207,7 @@ describe('loading errors are clear', () => {
 
   test('a checkpoint with no vision_model.* keys is refused by the CLIP loader', () => {
     expect(() => loadClipVisionModel({ config: c.sidecar.config, weights: writeSafetensors({ 'text_model.x': c.weights['vision_model.post_layernorm.bias']! }) })).toThrow(
-      /neither 'vision_model\.\*' keys \(transformers 4\.x\) nor 'embeddings\.\*'\/'encoder\.\*' keys/,
+      /expected a CLIP vision checkpoint \('vision_model\.\*' keys from transformers 4\.x, or 'embeddings\.\*'\/'encoder\.\*' keys from a transformers 5\.x CLIPVisionModel\), got one with neither/,
     );
   });
 });

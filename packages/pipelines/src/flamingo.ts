@@ -96,7 +96,7 @@ export interface FlamingoGenerateResult extends GreedyGenerationOutput {
  * A whole Flamingo model (Alayrac et al. 2022; OpenFlamingo's `Flamingo`): a frozen vision
  * encoder, a Perceiver Resampler that turns each image's tokens into a fixed set of visual
  * tokens, and a frozen decoder LM with gated cross-attention blocks (`x + tanh(α)·XAttn`) before
- * every N-th layer (`FlamingoLM` of `@vlm/gated-xattn`). Prompts interleave images and text: each `<image>`
+ * every N-th layer ({@link @vlm/gated-xattn!FlamingoLM}). Prompts interleave images and text: each `<image>`
  * token marks where an image comes, `<|endofchunk|>` ends its text.
  *
  * The bridge (resampler + blocks) is the only trainable part: `trainableVariables(flamingo)`.
@@ -243,7 +243,7 @@ export class Flamingo extends Module {
   /**
    * The LM's forward conditioned on the images: `inputIds` `[batch, T]` with one `<image>` per
    * image, and either `visionTokens` `[batch, T_img, tokens, width]` or `media` (already
-   * resampled). Returns the logits `[batch, T, vocab]` (and the other fields of `@vlm/gated-xattn`'s `FlamingoOutput`).
+   * resampled). Returns the logits `[batch, T, vocab]` (and the other {@link @vlm/gated-xattn!FlamingoOutput} fields).
    */
   forward(args: {
     /** int32 `[batch, T]`. */

@@ -19,14 +19,20 @@ export interface ProbeQueriesOptions {
   seed?: number;
 }
 
+/** One query's probe accuracies: `query` (its index) and, per labelled attribute, the held-out accuracy. */
+export type QueryProbeAccuracy = {
+  /** The query's index. */
+  query: number;
+} & Record<string, number>;
+
 /** What {@link probeQueries} measures. */
 export interface QueryProbe {
   /** `[Q][Q]`: the cosine similarity between queries `i` and `j`, averaged over images. */
   queryCosine: number[][];
   /** `[Q]`: each query's mean cosine similarity between its outputs for different images (1 = the query ignores the image). */
   acrossImages: number[];
-  /** Per query, the held-out accuracy of a linear probe for each attribute in `labels` (and the query index). */
-  perQuery: Array<{ query: number } & Record<string, number>>;
+  /** Per query, the held-out accuracy of a linear probe for each attribute in `labels`. */
+  perQuery: QueryProbeAccuracy[];
   /** Held-out chance level per attribute (the most frequent class's share). */
   chance: Record<string, number>;
 }
@@ -64,7 +70,7 @@ export function probeQueries(queryOutputs: tf.Tensor, options: ProbeQueriesOptio
     return { queryCosine: qc.arraySync(), acrossImages: Array.from(offDiagonal.dataSync()) };
   });
 
-  const perQuery: Array<{ query: number } & Record<string, number>> = Array.from({ length: q }, (_, i) => ({ query: i }) as { query: number } & Record<string, number>);
+  const perQuery: QueryProbeAccuracy[] = Array.from({ length: q }, (_, i) => ({ query: i }) as QueryProbeAccuracy);
   const chance: Record<string, number> = {};
   const nTrain = Math.max(1, Math.min(n - 1, Math.round(n * (options.trainFraction ?? 0.5))));
   for (const [name, y] of Object.entries(labels)) {
@@ -93,8 +99,7 @@ function trainProbes(x: tf.Tensor, y: readonly number[], classes: number, nTrain
   const trainX = tf.slice(feats, [0, 0, 0], [q, nTrain, h]);
   const testX = tf.slice(feats, [0, nTrain, 0], [q, n - nTrain, h]);
   const target = tf.tidy(() => tf.tile(tf.expandDims(tf.cast(tf.oneHot(tf.tensor1d(y.slice(0, nTrain), 'int32'), classes), 'float32'), 0), [q, 1, 1]));
-  const w = tf.variable(tf.randomNormal([q, h, classes], 0, 0.01, 'float32', options.seed ?? 0));
-  const b = tf.variable(tf.zeros([q, 1, classes]));
+  const [w, b] = tf.tidy(() => [tf.variable(tf.randomNormal([q, h, classes], 0, 0.01, 'float32', options.seed ?? 0)), tf.variable(tf.zeros([q, 1, classes]))]);
   const opt = tf.train.adam(0.05);
   try {
     for (let s = 0; s < steps; s++) {

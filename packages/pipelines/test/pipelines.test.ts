@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { manualSeed, readSafetensors, trainableVariables, type StateDict } from '@vlm/core';
-import { Blip2, Flamingo, Llava, parseOpenFlamingoConfig, type OpenFlamingoConfig } from '@vlm/pipelines';
+import { Blip2, Flamingo, Llava, parseOpenFlamingoConfig, probeQueries, type OpenFlamingoConfig } from '@vlm/pipelines';
 import { loadBlip2, readBridge, writeBridge } from '@vlm/pipelines/node';
 
 // Real tiny checkpoints: the repo's vendored golden cases (made with OpenFlamingo and Hugging Face transformers).
@@ -166,7 +166,7 @@ describe('Blip2 and Llava (a real tiny Blip2ForConditionalGeneration)', () => {
     staged.dispose();
     tf.dispose([tokens, text]);
     expect(() => new Blip2({ vision: blip2.vision, lm: blip2.lm, qformer: { encoderHiddenSize, llmHiddenSize: 5 } })).toThrow(/LM's embedding width 48, got llmHiddenSize 5/);
-  });
+  }, 180_000);
 
   test('Llava: trains only the projector against the frozen LM; HF LLaVA names', () => {
     manualSeed(6);
@@ -198,5 +198,31 @@ describe('Blip2 and Llava (a real tiny Blip2ForConditionalGeneration)', () => {
     ]);
     tf.dispose([tokens, ids]);
     llava.dispose();
+  });
+});
+
+describe('probeQueries (the Q-Former probe)', () => {
+  test('a query that carries an attribute is read by its probe; a query that ignores the image is not; cosine matrix is Q×Q', () => {
+    const n = 80;
+    const colour = Array.from({ length: n }, (_, i) => i % 4);
+    const before = tf.memory().numTensors;
+    const x = tf.tidy(() => {
+      const noise = tf.randomNormal([n, 3, 8], 0, 1, 'float32', 11);
+      const code = tf.mul(tf.cast(tf.oneHot(tf.tensor1d(colour, 'int32'), 8), 'float32'), 6); // query 0 encodes the colour
+      const constant = tf.ones([n, 1, 8]); // query 1 is the same for every image
+      return tf.concat([tf.add(tf.slice(noise, [0, 0, 0], [n, 1, 8]), tf.expandDims(code, 1)), constant, tf.slice(noise, [0, 1, 0], [n, 1, 8])], 1); // [n, 3, 8]
+    });
+    const probe = probeQueries(x, { labels: { colour }, steps: 100 });
+    x.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(probe.queryCosine.length).toBe(3);
+    expect(probe.queryCosine.every((row) => row.length === 3)).toBe(true);
+    expect(probe.queryCosine[1]![1]).toBeCloseTo(1, 5);
+    expect(probe.acrossImages[1]).toBeCloseTo(1, 5); // ignores the image
+    expect(probe.perQuery[0]!.colour).toBeGreaterThan(0.9);
+    expect(probe.perQuery[2]!.colour).toBeLessThan(0.6);
+    expect(probe.chance.colour).toBe(0.25);
+    expect(() => probeQueries(tf.zeros([1, 2, 3]))).toThrow(/at least 2 images, got 1/);
+    expect(() => probeQueries(tf.zeros([4, 2, 3]), { labels: { colour: [0, 1] } })).toThrow(/expected 4 labels \(one per image\), got 2/);
   });
 });

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * A data set the trainer draws batches from: `size` examples, and a function that builds the
- * batch of the given example indices (the trainer disposes the batch's tensors after the step).
+ * batch of the given example indices. The trainer calls `batch` inside a `tf.tidy` (intermediate
+ * tensors are freed) and disposes the batch's tensors after the step.
  */
 export interface Dataset<B> {
   /** Number of examples. */

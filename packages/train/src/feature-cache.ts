@@ -8,8 +8,8 @@ import { readSafetensors, writeSafetensors } from '@vlm/core';
 export interface FeatureCacheKey {
   /** The encoder: e.g. `nsfwjs MobileNetV2 @ block_13_expand_relu`. */
   encoder: string;
-  /** The preprocessing, as a string or any JSON value (key order does not matter). */
-  preprocessing: string | Record<string, unknown>;
+  /** The preprocessing, as a string or any JSON-able object (key order does not matter). */
+  preprocessing: string | object;
   /** What the data set is (a name and version), so two data sets do not share a cache. */
   data?: string;
 }
@@ -56,10 +56,10 @@ export interface FeatureCacheBuildOptions {
   /** Number of examples. */
   size: number;
   /**
-   * Runs the frozen encoder on examples `indices` and returns their features, `[indices.length, ...]`
-   * (the cache takes the tensor and disposes it).
+   * Runs the frozen encoder on examples `indices` and returns their features, `[indices.length, ...]`.
+   * It runs inside a `tf.tidy` (intermediate tensors are freed); the cache takes the result.
    */
-  encode: (indices: number[]) => tf.Tensor | Promise<tf.Tensor>;
+  encode: (indices: number[]) => tf.Tensor;
   /** Examples per `encode` call. Default: 16. */
   batchSize?: number;
   /** Where the features persist (loaded from it when the key matches, saved to it after encoding). */
@@ -152,7 +152,7 @@ export class FeatureCache {
     let rowShape: number[] = [];
     for (let start = 0; start < size; start += batchSize) {
       const indices = Array.from({ length: Math.min(batchSize, size - start) }, (_, i) => start + i);
-      const out = await options.encode(indices);
+      const out = tf.tidy(() => options.encode(indices));
       try {
         if (out.rank < 1 || out.shape[0] !== indices.length) {
           throw new Error(`FeatureCache.build: encode(${indices.length} examples) returned shape [${out.shape}], expected [${indices.length}, ...]`);

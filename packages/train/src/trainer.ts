@@ -180,7 +180,7 @@ export class Trainer<B extends tf.TensorContainer> {
       for (let a = 0; a < this.accumulation; a++) {
         const next = this.nextBatch();
         epoch = next.epoch;
-        const batch = this.options.data.batch(next.indices);
+        const batch = tf.tidy(() => this.options.data.batch(next.indices));
         let result;
         try {
           result = await this.gradients(batch, variables);

@@ -98,3 +98,35 @@ describe('FeatureCache', () => {
     await expect(FeatureCache.build({ key: { encoder: 'e', preprocessing: '' }, size: 3, encode: () => tf.zeros([2, 4]) })).rejects.toThrow(/returned shape \[2,4\], expected \[3, \.\.\.\]/);
   });
 });
+
+describe('ProgressBar on a terminal', () => {
+  it('draws a cli-progress bar with step/total, steps/s, ETA and loss', async () => {
+    const { data, dispose } = tinyData();
+    const net = new TinyNet(2);
+    let out = '';
+    const tty = {
+      isTTY: true,
+      columns: 120,
+      write: (s: string) => ((out += s), true),
+      cursorTo: () => true,
+      clearLine: () => true,
+      clearScreenDown: () => true,
+      moveCursor: () => true,
+      on: () => tty,
+      removeListener: () => tty,
+    } as unknown as NodeJS.WriteStream;
+    const prev = process.env.CI;
+    delete process.env.CI;
+    try {
+      const t = new Trainer({ optimizer: new AdamW(namedParameters(net)), data, batchSize: 5, steps: 6, loss: mse(net), callbacks: [new ProgressBar({ stream: tty, label: 'tiny' })] });
+      await t.fit();
+      t.dispose();
+    } finally {
+      if (prev !== undefined) process.env.CI = prev;
+    }
+    expect(out).toMatch(/tiny \|[█░]+\| 6\/6 \| [\d.]+ steps\/s \| ETA \d+s \| loss \d\.\d{4}/);
+    expect(out).not.toMatch(/train step/);
+    net.dispose();
+    dispose();
+  });
+});

@@ -13,6 +13,8 @@ import {
   cosineScheduleWithWarmup,
   linearScheduleWithWarmup,
   lrSchedule,
+  microBatchGradients,
+  variableGradients,
   namedParameters,
   paramGroups,
   tensorDataset,
@@ -183,6 +185,25 @@ describe('Trainer', () => {
     tf.dispose([...Object.values(s.tensors), ...Object.values(s2.tensors)]);
     o2.dispose();
     t.dispose();
+    net.dispose();
+    dispose();
+  });
+});
+
+describe('gradient sources', () => {
+  it('microBatchGradients (3 rows at a time) equals variableGradients on the whole batch', async () => {
+    const { x, y, dispose } = tinyData();
+    const net = new TinyNet(6);
+    const vars = net.parameters();
+    const sumLoss = ([xb, yb]: tf.Tensor[]) => tf.div(tf.sum(tf.square(tf.sub(net.forward(xb!), yb!))), 20) as tf.Scalar;
+    const whole = await variableGradients(sumLoss)([x, y], vars);
+    const parts = await microBatchGradients(sumLoss, 3)([x, y], vars);
+    expect(parts.value.dataSync()[0]).toBeCloseTo(whole.value.dataSync()[0]!, 5);
+    for (const v of vars) {
+      const [a, b] = [whole.grads[v.name]!.dataSync(), parts.grads[v.name]!.dataSync()];
+      a.forEach((g, i) => expect(Math.abs(g - b[i]!)).toBeLessThan(1e-6 + 1e-5 * Math.abs(g)));
+    }
+    tf.dispose([whole.value, parts.value, ...Object.values(whole.grads), ...Object.values(parts.grads)]);
     net.dispose();
     dispose();
   });

@@ -7,21 +7,29 @@
 //   VLM_BACKEND=wasm pnpm exec vitest run tools/reliability/test/bad-input.test.ts
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CrossAttention, LayerNorm, Linear, MultiHeadAttention, generateGreedy, readSafetensors, writeSafetensors, type KVCache } from '@vlm/core';
-import { FlamingoPerceiverResampler, PerceiverResampler } from '@vlm/perceiver';
+import { CrossAttention, Embedding, FeedForward, LayerNorm, Linear, MultiHeadAttention, generateGreedy, readSafetensors, writeSafetensors, type KVCache } from '@vlm/core';
+import { FlamingoPerceiverResampler, PerceiverResampler, padVisionTokens } from '@vlm/perceiver';
 import { FlamingoLM, GatedCrossAttention, GatedCrossAttentionBlock } from '@vlm/gated-xattn';
-import { QFormer } from '@vlm/qformer';
+import { MlpProjector, QFormer } from '@vlm/qformer';
 import {
+  Blip2VisionModel,
   ClipVisionModel,
+  OpenClipVisionTransformer,
+  clipPreprocessing,
   createDecoderLM,
   generate,
+  loadClipVisionModel,
+  preprocessImages,
   loadDecoderLM,
   loadDecoderLMSync,
   loadTokenizer,
+  parseBlip2VisionConfig,
   parseClipVisionConfig,
+  parseOpenClipVisionConfig,
   type CausalLM,
   type LlamaForCausalLM,
 } from '@vlm/frozen-loaders';
+import { decodeImage } from '@vlm/frozen-loaders/node';
 
 /** A case: `run` returns tensors (checked by `result`) or throws `error`. */
 interface Case {
@@ -112,6 +120,11 @@ let gated: GatedCrossAttention;
 let block: GatedCrossAttentionBlock;
 let qformer: QFormer;
 let clip: ClipVisionModel;
+let openClip: OpenClipVisionTransformer;
+let blip2Vision: Blip2VisionModel;
+let embedding: Embedding;
+let feedForward: FeedForward;
+let projector: MlpProjector;
 const lms: Record<string, CausalLM> = {};
 let flamingo: FlamingoLM;
 let cache2: KVCache;
@@ -127,6 +140,11 @@ beforeAll(() => {
   block = new GatedCrossAttentionBlock({ dim: D, dimVisual: D, dimHead: 4, heads: 2 });
   qformer = new QFormer({ hiddenSize: 16, numHiddenLayers: 1, numAttentionHeads: 2, intermediateSize: 32, crossAttentionFrequency: 1, encoderHiddenSize: D, numQueryTokens: 4, vocabSize: 30, maxPositionEmbeddings: 16 });
   clip = new ClipVisionModel(parseClipVisionConfig(clipConfig));
+  openClip = new OpenClipVisionTransformer(parseOpenClipVisionConfig({ vision_cfg: { image_size: 16, patch_size: 8, width: 16, layers: 1, head_width: 8 } }));
+  blip2Vision = new Blip2VisionModel(parseBlip2VisionConfig({ model_type: 'blip_2_vision_model', hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, image_size: 16, patch_size: 8 }));
+  embedding = new Embedding({ numEmbeddings: 10, embeddingDim: D });
+  feedForward = new FeedForward({ dim: D, mult: 2 });
+  projector = new MlpProjector({ inFeatures: D, outFeatures: 4 } as never);
   for (const [name, cfg] of Object.entries(lmConfigs)) lms[name] = createDecoderLM(cfg);
   flamingo = new FlamingoLM({ lm: createDecoderLM(lmConfigs.gpt2), dimVisual: D, dimHead: 4, heads: 2, mediaTokenId: 5 });
   const out = lms.gpt2!.forward({ inputIds: ids([[1, 2, 3], [4, 5, 6]]), useCache: true });
@@ -135,7 +153,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  for (const m of [mha, xattn, linear, norm, resampler, flamingoResampler, gated, block, qformer, clip, flamingo, flamingo?.lm, ...Object.values(lms)]) m?.dispose();
+  for (const m of [mha, xattn, linear, norm, openClip, blip2Vision, embedding, feedForward, projector, resampler, flamingoResampler, gated, block, qformer, clip, flamingo, flamingo?.lm, ...Object.values(lms)]) m?.dispose();
   tf.dispose(cache2 as unknown as tf.TensorContainer);
   tf.dispose(tensors);
 });
@@ -159,6 +177,11 @@ describe('empty batches: an empty result, the same on every backend', () => {
     ]),
     { name: 'QFormer, 0 rows', run: () => qformer.encode({ imageEmbeds: f32([0, 5, D]) }), result: (o) => expect(o.queryOutput.shape).toEqual([0, 4, 16]) },
     { name: 'ClipVisionModel, 0 images', run: () => clip.encode(f32([0, 3, 16, 16])), result: [0, 4, 16] },
+    { name: 'OpenClipVisionTransformer, 0 images', run: () => openClip.encode(f32([0, 3, 16, 16])), result: (o: tf.Tensor) => expect(o.shape[0]).toBe(0) },
+    { name: 'Blip2VisionModel, 0 images', run: () => blip2Vision.encode(f32([0, 3, 16, 16])), result: (o: tf.Tensor) => expect(o.shape[0]).toBe(0) },
+    { name: 'QFormer text mode, 0 rows', run: () => new QFormerProbe().text(i32([0, 3])), result: (o) => expect(o.lastHiddenState.shape).toEqual([0, 3, 16]) },
+    { name: 'Embedding, 0 rows', run: () => embedding.forward(i32([0, 3])), result: [0, 3, D] },
+    { name: 'MlpProjector, 0 rows', run: () => projector.forward(f32([0, 4, D])), result: [0, 4, 4] },
   ]);
 });
 
@@ -196,6 +219,18 @@ describe('shapes and dtypes at the public entry points', () => {
     { name: 'QFormer, int32 imageEmbeds', run: () => qformer.encode({ imageEmbeds: i32([1, 5, D]) }), error: 'QFormer imageEmbeds: expected dtype float32, got int32' },
     { name: 'ClipVisionModel, int32 pixels', run: () => clip.encode(i32([1, 3, 16, 16])), error: 'pixel_values (NCHW): expected dtype float32, got int32' },
     { name: 'ClipVisionModel, NHWC pixels', run: () => clip.encode(f32([1, 16, 16, 3])), error: /expected .*got/ },
+    { name: 'OpenClipVisionTransformer, int32 pixels', run: () => openClip.encode(i32([1, 3, 16, 16])), error: 'pixel_values (NCHW): expected dtype float32, got int32' },
+    { name: 'Blip2VisionModel, wrong image size', run: () => blip2Vision.encode(f32([1, 3, 24, 24])), error: /expected 16×16 images .*got 24×24/ },
+    { name: 'QFormer itm without inputIds', run: () => qformer.encode({ imageEmbeds: f32([1, 5, D]), mode: 'itm' }), error: "QFormer: mode 'itm' needs inputIds" },
+    { name: 'QFormer, int32 imageEmbeds of another width', run: () => qformer.encode({ imageEmbeds: i32([1, 5, D + 1]) }), error: 'QFormer imageEmbeds: expected shape [batch, tokens, encoderHiddenSize=8], got [1, 5, 9]' },
+    { name: 'MlpProjector, int32 input', run: () => projector.forward(i32([1, 4, D])), error: /expected dtype float32, got int32/ },
+    { name: 'MlpProjector, wrong width', run: () => projector.forward(f32([1, 4, D + 1])), error: /expected .*got/ },
+    { name: 'Embedding, id out of range', run: () => embedding.forward(ids([[1, 10]])), error: /ids must be in \[0, 10\), got values in \[1, 10\]/ },
+    { name: 'Embedding, float ids', run: () => embedding.forward(f32([1, 3])), error: /expected dtype int32/ },
+    { name: 'FeedForward, int32 input', run: () => feedForward.forward(i32([1, 3, D])), error: /expected dtype float32, got int32/ },
+    { name: 'Linear, int32 input', run: () => linear.forward(i32([2, D])), error: /expected dtype float32, got int32/ },
+    { name: 'LayerNorm, bool input', run: () => norm.forward(keep(tf.zeros([2, D], 'bool'))), error: 'LayerNorm input: expected dtype float32, got bool' },
+    { name: 'Linear, undefined input', run: () => linear.forward(undefined as never), error: 'Linear input: expected a tf.Tensor of shape [8], got a value of type undefined' },
     { name: 'Linear, wrong width', run: () => linear.forward(f32([2, D + 1])), error: /expected .*got/ },
     { name: 'LayerNorm, wrong width', run: () => norm.forward(f32([2, D + 1])), error: /expected .*got/ },
   ]);
@@ -210,7 +245,10 @@ describe('generation edge cases', () => {
     { name: 'generate, empty inputsEmbeds', run: () => generate(lms.opt!, { inputsEmbeds: f32([1, 0, D]), maxNewTokens: 2 }), error: 'got [1, 0]' },
     { name: 'generate, a row of padding only', run: () => generate(lms.gpt2!, { inputIds: [[1, 2], [0, 0]], attentionMask: [[1, 1], [0, 0]], maxNewTokens: 2 }), error: 'got only padding in row 1' },
     { name: 'generate, an id outside the vocabulary', run: () => generate(lms.gpt2!, { inputIds: [[1, 99]], maxNewTokens: 2 }), error: 'expected token ids that are integers in [0, 20), got 99 at inputIds[0][1]' },
-    { name: 'generate, past the position table', run: () => generate(lms.gpt2!, { inputIds: [[1, 2, 3]], maxNewTokens: 14 }), error: 'expected prompt + maxNewTokens <= 16 positions' },
+    { name: 'generate, up to the position table', run: () => generate(lms.gpt2!, { inputIds: [[1, 2, 3]], maxNewTokens: 14 }), result: (o) => expect(o.newTokens[0]).toHaveLength(14) },
+    { name: 'generate, past the position table (step logits freed)', run: () => generate(lms.gpt2!, { inputIds: [[1, 2, 3]], maxNewTokens: 15, returnStepLogits: true }), error: 'generate: expected at most 16 positions (the LM\'s maxPositions) to predict from, got 3 prompt + 14 new = 17 for new token 15 of maxNewTokens 15' },
+    { name: 'generate, past the position table without cache', run: () => generate(lms.opt!, { inputIds: [[1, 2, 3]], maxNewTokens: 20, useCache: false }), error: 'got 3 prompt + 14 new = 17' },
+    { name: 'generate, a prompt longer than the position table', run: () => generate(lms.llama!, { inputIds: [Array<number>(17).fill(1)], maxNewTokens: 1 }), error: 'generate: expected a prompt of at most 16 positions' },
     { name: 'generate, negative maxNewTokens', run: () => generate(lms.gpt2!, { inputIds: [[1]], maxNewTokens: -1 }), error: 'maxNewTokens must be a non-negative integer, got -1' },
     { name: 'generate, ragged rows', run: () => generate(lms.gpt2!, { inputIds: [[1, 2], [3]], maxNewTokens: 1 }), error: 'generate: expected inputIds [batch, tokens]' },
     { name: 'generate, valid (3 new tokens, step logits)', run: () => generate(lms.llama!, { inputIds: [[1, 2]], maxNewTokens: 3, returnStepLogits: true, seed: 1 }), result: (o) => (expect(o.newTokens[0]).toHaveLength(3), expect(o.stepLogits.shape).toEqual([1, 3, 20])) },
@@ -228,6 +266,26 @@ describe('generation edge cases', () => {
     { name: 'OPT beyond max_position_embeddings (with a cache)', run: () => lms.opt!.forward({ inputIds: i32([2, 14]), pastKeyValues: lmCache(lms.opt!, 2, 3) }), error: 'got 17 (3 cached + 14 new)' },
   ]);
 });
+
+/** A three-token word-level tokenizer.json. */
+function tinyTokenizer() {
+  return loadTokenizer({
+    version: '1.0', added_tokens: [], normalizer: null, pre_tokenizer: { type: 'Whitespace' }, post_processor: null, decoder: null,
+    model: { type: 'WordLevel', vocab: { '[UNK]': 0, hello: 1, world: 2 }, unk_token: '[UNK]' },
+  });
+}
+
+/** The Q-Former's text mode needs the text branch: a second, tiny Q-Former built on demand. */
+class QFormerProbe {
+  text(inputIds: tf.Tensor) {
+    const q = new QFormer({ hiddenSize: 16, numHiddenLayers: 1, numAttentionHeads: 2, intermediateSize: 32, crossAttentionFrequency: 1, encoderHiddenSize: D, numQueryTokens: 4, vocabSize: 30, maxPositionEmbeddings: 16, useTextInput: true } as never);
+    try {
+      return q.encode({ inputIds, mode: 'text' });
+    } finally {
+      q.dispose();
+    }
+  }
+}
 
 /** A real cache of `length` positions for `batch` rows (disposed with the suite). */
 function lmCache(lm: CausalLM, batch: number, length: number): KVCache {
@@ -261,8 +319,19 @@ describe('loaders', () => {
     { name: 'readSafetensors, 3 bytes', run: () => readSafetensors(new Uint8Array(3), { source: 'x.safetensors' }), error: /x\.safetensors/ },
     { name: 'loadStateDict, a disposed tensor', run: () => { const sd = linear.stateDict(); sd['weight']!.dispose(); try { return linear.loadStateDict(sd); } finally { tf.dispose(Object.values(sd)); } }, error: 'weight: expected a live tf.Tensor, got a disposed tensor of shape [4, 8]' },
     { name: 'loadStateDict, a tensor-like object', run: () => { const sd = linear.stateDict(); try { return linear.loadStateDict({ ...sd, bias: { shape: [4], dtype: 'float32' } as never }); } finally { tf.dispose(Object.values(sd)); } }, error: 'bias: expected a live tf.Tensor, got an object that is not a tf.Tensor' },
+    { name: 'decodeImage, bytes that are no image', run: () => decodeImage(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])), error: 'decodeImage: expected a PNG or JPEG file, got one that is not (first bytes: 01 02 03 04' },
+    { name: 'decodeImage, a truncated PNG header', run: () => decodeImage(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0])), error: 'decodeImage: expected a valid PNG image, got one that could not be decoded' },
+    { name: 'preprocessImages, no images', run: () => preprocessImages([], clipPreprocessing(16)), error: 'preprocessImages: expected at least one image, got none' },
+    { name: 'preprocessImages, an image of the wrong rank', run: () => preprocessImages([f32([4, 4]) as never], clipPreprocessing(16)), error: /expected .*got/ },
+    { name: 'padVisionTokens, no images', run: () => padVisionTokens([]), error: 'padVisionTokens: expected at least one image, got none' },
+    { name: 'padVisionTokens, images of different widths', run: () => padVisionTokens([f32([3, D]), f32([2, D + 1])]), error: /expected .*got/ },
+    { name: 'loadClipVisionModel, weights: null', run: () => loadClipVisionModel({ config: clipConfig, weights: null as never }), error: /expected|weights/ },
+    { name: 'loadClipVisionModel, a GPT-2 checkpoint', run: () => loadClipVisionModel({ config: clipConfig, weights }), error: "loadClipVisionModel: expected a CLIP vision checkpoint ('vision_model.*' keys" },
     { name: 'loadTokenizer, null', run: () => loadTokenizer(null), error: /expected|must/ },
     { name: 'loadTokenizer, text that is not JSON', run: () => loadTokenizer('{ not json'), error: /expected|must|JSON/ },
+    { name: 'tokenizer decode, an id outside the vocabulary', run: () => tinyTokenizer().decode([0, 99]), error: 'decode: expected token ids that are integers in [0, 3) with a token in the vocabulary, got 99 at index 1' },
+    { name: 'tokenizer decode, []', run: () => tinyTokenizer().decode([]), result: (text: string) => expect(text).toBe('') },
+    { name: 'tokenizer encode, a number', run: () => tinyTokenizer().encode(42 as never), error: 'encode: expected a string, got 42' },
     { name: 'loadTokenizer, no model', run: () => loadTokenizer({ version: '1.0' }), error: "tokenizer.json: field 'model' must be an object" },
   ]);
 });

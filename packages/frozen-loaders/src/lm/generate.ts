@@ -103,9 +103,8 @@ export function generate(model: CausalLM, options: GenerateOptions): GenerateRes
   }
   const blank = mask.findIndex((r) => !r.some((v) => v !== 0));
   if (blank >= 0) throw new Error(`generate: expected every row of attentionMask to have a real token (a 1), got only padding in row ${blank}`);
-  const longest = promptLength + maxNewTokens;
-  if (model.maxPositions !== undefined && longest > model.maxPositions) {
-    throw new Error(`generate: expected prompt + maxNewTokens <= ${model.maxPositions} positions (the LM's maxPositions), got ${promptLength} + ${maxNewTokens} = ${longest}`);
+  if (model.maxPositions !== undefined && promptLength > model.maxPositions) {
+    throw new Error(`generate: expected a prompt of at most ${model.maxPositions} positions (the LM's maxPositions), got ${promptLength}`);
   }
   const stop = new Set(options.stopTokenIds ?? []);
   const pad = options.padTokenId ?? model.info.padTokenId ?? model.info.eosTokenIds[0] ?? 0;
@@ -118,6 +117,12 @@ export function generate(model: CausalLM, options: GenerateOptions): GenerateRes
   let past: KVCache | undefined;
   try {
     for (let step = 0; step < maxNewTokens; step++) {
+      // (rows may stop early, so a long maxNewTokens is only an error once a step needs a position past the limit)
+      if (model.maxPositions !== undefined && promptLength + step > model.maxPositions) {
+        throw new Error(
+          `generate: expected at most ${model.maxPositions} positions (the LM's maxPositions) to predict from, got ${promptLength} prompt + ${step} new = ${promptLength + step} for new token ${step + 1} of maxNewTokens ${maxNewTokens} (no stop token came before)`,
+        );
+      }
       const fresh = !useCache || step === 0; // a pass over the whole sequence so far
       const tokens = fresh ? promptLength + step : 1;
       const out: CausalLMOutput = tf.tidy(() => {
@@ -152,6 +157,9 @@ export function generate(model: CausalLM, options: GenerateOptions): GenerateRes
       options.onToken?.({ step, tokens: chosen, finished: [...finished] });
       if (finished.every(Boolean)) break;
     }
+  } catch (e) {
+    tf.dispose(stepLogits);
+    throw e;
   } finally {
     disposeKVCache(past);
   }

@@ -45,6 +45,32 @@ interface AddedTokenJson {
   special: boolean;
 }
 
+/** What {@link HfTokenizer.encode} returns (the fields used of `@huggingface/tokenizers`' `Encoding`). */
+export interface HfEncoding {
+  /** The token ids. */
+  ids: number[];
+  /** The token strings. */
+  tokens: string[];
+}
+
+/**
+ * The part of the `@huggingface/tokenizers` `Tokenizer` that {@link LMTokenizer} uses, declared
+ * here so that these types do not depend on that package's (whose declarations do not resolve
+ * under `moduleResolution: node16`).
+ */
+export interface HfTokenizer {
+  /** Token ids and tokens of `text`. */
+  encode(text: string, options?: { add_special_tokens?: boolean }): HfEncoding;
+  /** The text of `ids`. */
+  decode(ids: number[], options?: { skip_special_tokens?: boolean }): string;
+  /** The id of one token, or `undefined`. */
+  token_to_id(token: string): number | undefined;
+  /** The token of one id, or `undefined`. */
+  id_to_token(id: number): string | undefined;
+  /** Token → id, with the added tokens when `withAddedTokens`. */
+  get_vocab(withAddedTokens?: boolean): Map<string, number>;
+}
+
 /**
  * A Hugging Face `tokenizer.json` tokenizer (BPE, WordPiece, Unigram, with their normalizers,
  * pre-tokenizers, post-processors and decoders), run by `@huggingface/tokenizers` offline from
@@ -57,24 +83,6 @@ interface AddedTokenJson {
  * tok.decode(ids, { skipSpecialTokens: true }); // 'A photo of a cat'
  * ```
  */
-/**
- * The part of the `@huggingface/tokenizers` `Tokenizer` that {@link LMTokenizer} uses, declared
- * here so that these types do not depend on that package's (whose declarations do not resolve
- * under `moduleResolution: node16`).
- */
-export interface HfTokenizer {
-  /** Token ids and tokens of `text`. */
-  encode(text: string, options?: { add_special_tokens?: boolean }): { ids: number[]; tokens: string[] };
-  /** The text of `ids`. */
-  decode(ids: number[], options?: { skip_special_tokens?: boolean }): string;
-  /** The id of one token, or `undefined`. */
-  token_to_id(token: string): number | undefined;
-  /** The token of one id, or `undefined`. */
-  id_to_token(id: number): string | undefined;
-  /** Token → id, with the added tokens when `withAddedTokens`. */
-  get_vocab(withAddedTokens?: boolean): Map<string, number>;
-}
-
 export class LMTokenizer {
   /** The underlying `@huggingface/tokenizers` instance. */
   readonly tokenizer: HfTokenizer;

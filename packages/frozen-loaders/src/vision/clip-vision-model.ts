@@ -254,7 +254,7 @@ export function loadClipVisionModel(checkpoint: HfCheckpoint, tokens: ClipVision
   const prefixed = keys.some((k) => k.startsWith('vision_model.'));
   if (!prefixed && !keys.some((k) => TOWER_KEY.test(k))) {
     throw new Error(
-      "loadClipVisionModel: the checkpoint has neither 'vision_model.*' keys (transformers 4.x) nor 'embeddings.*'/'encoder.*' keys (transformers 5.x CLIPVisionModel): is it a CLIP vision checkpoint?",
+      "loadClipVisionModel: expected a CLIP vision checkpoint ('vision_model.*' keys from transformers 4.x, or 'embeddings.*'/'encoder.*' keys from a transformers 5.x CLIPVisionModel), got one with neither",
     );
   }
   // The root module's own keys start with 'vision_model.'; a 5.x checkpoint's keys get it added.

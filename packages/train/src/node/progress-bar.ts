@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { EvalMetrics, StartEvent, StepMetrics, TrainerCallbacks } from './callbacks';
+import type { EvalMetrics, StartEvent, StepMetrics, TrainerCallbacks } from '../callbacks';
 
 /** Options of {@link ProgressBar}. */
 export interface ProgressBarOptions {

@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { CheckpointEvent, EvalMetrics, StepMetrics, TrainerCallbacks } from './callbacks';
+import type { CheckpointEvent, EvalMetrics, StepMetrics, TrainerCallbacks } from '../callbacks';
 
 /**
  * Trainer callbacks that append one JSON object per line to a file: every step

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FeatureStore } from './feature-cache';
+import type { FeatureStore } from '../feature-cache';
 import { writeFileAtomic } from './atomic-file';
 
 /**

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkKeepLast, type Checkpoint, type CheckpointStore, type TrainerState } from './checkpoint';
+import { checkKeepLast, type Checkpoint, type CheckpointStore, type TrainerState } from '../checkpoint';
 import { fsyncDir, writeFileSynced } from './atomic-file';
 
 /** Options of {@link FileCheckpointStore}. */
