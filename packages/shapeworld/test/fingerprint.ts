@@ -1,6 +1,6 @@
 // A fingerprint of the world's output (pixels and texts of a few scenes, episodes and documents),
 // computed the same way in Node and in the browser bundle.
-import { renderScene, sampleEpisode, sampleScene, sceneCaptions, sceneQuestions, worldText } from '../src/index';
+import { decodePng, encodePng, renderScene, sampleEpisode, sampleScene, sceneCaptions, sceneQuestions, worldText } from '../src/index';
 
 function fnv1a(bytes: Uint8Array, h = 0x811c9dc5): number {
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193) >>> 0;
@@ -20,4 +20,10 @@ export function worldFingerprint(): string {
   texts.push(...worldText('train', 20).map((d) => d.text));
   const hex = (n: number) => n.toString(16).padStart(8, '0');
   return `${hex(pixels)} ${hex(fnv1a(new TextEncoder().encode(texts.join('\n'))))}`;
+}
+
+/** Hash of the PNG bytes of scene 0 and of the pixels decoded back from them. */
+export function pngFingerprint(): string {
+  const png = encodePng(renderScene(sampleScene(0)));
+  return `${fnv1a(png).toString(16)} ${fnv1a(decodePng(png).data).toString(16)}`;
 }
