@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
 import { causalLmLoss, manualSeed } from '@vlm/core';
 import { createDecoderLM } from '../src/lm/index';
+import { PatchEmbedding } from '../src/vision/index';
 
 const std = (v: tf.Tensor) => tf.tidy(() => Math.sqrt(tf.moments(v).variance.dataSync()[0]!));
 
@@ -44,5 +45,31 @@ describe('createDecoderLM initialises as GPT-2 does', () => {
     a.dispose();
     b.dispose();
     expect(() => createDecoderLM(config, { initializerRange: -1 })).toThrow(/initializerRange must be a non-negative number, got -1/);
+  });
+});
+
+describe('manualSeed makes built backbones repeat exactly', () => {
+  const weights = (m: { stateDict(): Record<string, tf.Tensor> }) => {
+    const dict = m.stateDict();
+    const out = Object.fromEntries(Object.entries(dict).map(([k, v]) => [k, Array.from(v.dataSync())]));
+    Object.values(dict).forEach((v) => v.dispose());
+    return out;
+  };
+  test('GPT-2 (Conv1D) and a patch embedding: same seed, same weights; another seed, other weights', () => {
+    const build = (seed: number) => {
+      manualSeed(seed);
+      const lm = createDecoderLM({ model_type: 'gpt2', vocab_size: 31, n_positions: 8, n_embd: 16, n_layer: 1, n_head: 2 });
+      const pe = new PatchEmbedding({ inChannels: 3, embedDim: 8, patchSize: 4, bias: true });
+      const w = { ...weights(lm), ...Object.fromEntries(Object.entries(weights(pe)).map(([k, v]) => [`pe.${k}`, v])) };
+      lm.dispose();
+      pe.dispose();
+      return w;
+    };
+    const before = tf.memory().numTensors;
+    const a = build(7), b = build(7), c = build(8);
+    expect(b).toEqual(a);
+    expect(c['pe.weight']).not.toEqual(a['pe.weight']);
+    expect(c['transformer.h.0.attn.c_attn.weight']).not.toEqual(a['transformer.h.0.attn.c_attn.weight']);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, linear, assertShape } from '@vlm/core';
+import { Module, linear, assertShape, normal } from '@vlm/core';
 
 /** Constructor arguments of {@link Conv1D}. */
 export interface Conv1DArgs {
@@ -32,7 +32,7 @@ export class Conv1D extends Module {
     this.inFeatures = args.inFeatures;
     this.outFeatures = args.outFeatures;
     const [inF, outF] = [this.inFeatures, this.outFeatures];
-    this.registerParameter('weight', { shape: [inF, outF], init: () => tf.randomNormal([inF, outF], 0, 0.02) });
+    this.registerParameter('weight', { shape: [inF, outF], init: () => normal([inF, outF], 0.02) });
     this.registerParameter('bias', { shape: [outF], init: () => tf.zeros([outF]) });
   }
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, assertDtype, assertShape } from '@vlm/core';
+import { Module, assertDtype, assertShape, uniformFanIn } from '@vlm/core';
 
 /** Constructor arguments of {@link PatchEmbedding}. */
 export interface PatchEmbeddingArgs {
@@ -42,10 +42,10 @@ export class PatchEmbedding extends Module {
     this.patchSize = args.patchSize;
     this.hasBias = args.bias ?? false;
     const fanIn = args.inChannels * args.patchSize * args.patchSize;
-    const bound = 1 / Math.sqrt(fanIn);
     const shape = [args.embedDim, args.inChannels, args.patchSize, args.patchSize];
-    this.registerParameter('weight', { shape, init: () => tf.randomUniform(shape, -bound, bound) });
-    if (this.hasBias) this.registerParameter('bias', { shape: [args.embedDim], init: () => tf.randomUniform([args.embedDim], -bound, bound) });
+    // torch.nn.Conv2d's default init, seeded by manualSeed like every other module
+    this.registerParameter('weight', { shape, init: () => uniformFanIn(shape, fanIn) });
+    if (this.hasBias) this.registerParameter('bias', { shape: [args.embedDim], init: () => uniformFanIn([args.embedDim], fanIn) });
   }
 
   /** `[b, H, W, C]` (NHWC) → `[b, (H/P)·(W/P), D]`. H and W must be multiples of P. */
