@@ -99,6 +99,23 @@ describe('SafetensorsFile: header first, then only the tensors asked for', () =>
     b.dispose();
   });
 
+  test('readTensor(name, { transpose: true }) decodes a 2-D float tensor straight into [cols, rows], across row blocks', () => {
+    // 3 × 700,001 → blocks of one row (2^20 / cols); 5000 × 7 → one block; F16 and F32.
+    for (const [rows, cols] of [[3, 700_001], [5000, 7]] as const) {
+      const w = tf.randomNormal([rows, cols], 0, 1, 'float32', 7);
+      for (const bytes of [writeSafetensors({ w }), build({ w: { dtype: 'F16', shape: [rows, cols], data_offsets: [0, 2 * rows * cols] } }, new Uint8Array(new Uint16Array(rows * cols).map((_, i) => (i * 7919) & 0x7bff).buffer))]) {
+        const file = SafetensorsFile.open(bytes);
+        const t = file.readTensor('w', { transpose: true });
+        const plain = file.readTensor('w');
+        expect(t.shape).toEqual([cols, rows]);
+        expect(tf.tidy(() => tf.max(tf.abs(tf.sub(t, tf.transpose(plain)))).dataSync()[0])).toBe(0);
+        tf.dispose([t, plain]);
+      }
+      w.dispose();
+    }
+    expect(() => SafetensorsFile.open(writeSafetensors({ v: tf.zeros([3]) })).readTensor('v', { transpose: true })).toThrow(/transpose needs a 2-D float tensor, got F32 \[3\]/);
+  });
+
   test('readSafetensors with a filter decodes only the selected tensors', () => {
     const bytes = writeSafetensors({ 'vision.w': tf.ones([4]), 'lm.w': tf.zeros([2]) });
     const { tensors } = readSafetensors(bytes, { filter: (k) => k.startsWith('lm.') });
