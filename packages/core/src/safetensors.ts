@@ -484,12 +484,13 @@ export class SafetensorsFile {
 
   /**
    * Decodes 2-D float tensor `name` (`[rows, cols]`) transposed into `out` (`[cols, rows]`), a
-   * block of rows at a time through a scratch array of at most 2^20 elements.
+   * block of up to 64 rows at a time through a scratch array of at most 2^20 elements.
    */
   private decodeTransposedInto(name: string, out: Float32Array): void {
     const [rows, cols] = this.entry(name).shape as [number, number];
     if (rows === 0 || cols === 0) return;
-    const block = Math.max(1, Math.min(rows, Math.floor(CHUNK_ELEMENTS / cols)));
+    // 64 rows at a time: the 64 source rows a column walks stay in L1 across the next columns.
+    const block = Math.max(1, Math.min(rows, 64, Math.floor(CHUNK_ELEMENTS / cols)));
     const scratch = new Float32Array(block * cols);
     for (let r0 = 0; r0 < rows; r0 += block) {
       const k = Math.min(block, rows - r0);
