@@ -99,6 +99,12 @@ export interface StateDictSource {
   >;
   /** Makes the tensor `name` (in PyTorch layout); the module disposes it once written. */
   read(name: string): tf.Tensor;
+  /**
+   * Makes the 2-D tensor `name` already transposed, for weights kept transposed (Linear
+   * kernels), when the source can do that cheaper than a transpose after reading (a
+   * `SafetensorsFile` decodes straight into that layout). Optional.
+   */
+  readTransposed?(name: string): tf.Tensor;
 }
 
 /** Options of {@link Module.registerParameter}. */
@@ -276,10 +282,13 @@ export abstract class Module {
   loadStateDictFrom(source: StateDictSource, options: LoadStateDictOptions = {}): LoadStateDictResult {
     const result = this.checkStateDict(source.shapes, options);
     for (const name of Object.keys(source.shapes)) {
-      if (result.unexpectedKeys.includes(name)) continue;
-      const value = source.read(name);
+      const entry = this.findEntry(name);
+      if (!entry) continue; // unexpected (non-strict)
+      const transposed = entry.layout === 'transposed' && source.readTransposed !== undefined;
+      const value = transposed ? source.readTransposed!(name) : source.read(name);
       try {
-        this.writeParameter(name, value);
+        if (transposed) this.writeStored(entry, value);
+        else this.writeParameter(name, value);
       } finally {
         value.dispose();
       }
@@ -330,6 +339,16 @@ export abstract class Module {
     // A placeholder (skipInit) becomes a variable that shares the value's data: no copy.
     if (variable === null) entry.variable = tf.tidy(() => tf.variable(layout === 'transposed' ? tf.transpose(value) : value, trainable));
     else tf.tidy(() => variable.assign(layout === 'transposed' ? tf.transpose(value) : value));
+  }
+
+  /** Writes `value`, already in the variable's layout and checked, into `entry`. */
+  private writeStored(entry: ParameterEntry, value: tf.Tensor): void {
+    if (!sameShape(value.shape, entry.shape)) {
+      throw new Error(`${this.constructor.name}: readTransposed gave shape ${formatShape(value.shape)}, expected ${formatShape(entry.shape)}`);
+    }
+    const { variable, trainable } = entry;
+    if (variable === null) entry.variable = tf.variable(value, trainable);
+    else variable.assign(value);
   }
 
   /** The entry of dotted weight name `name`, found by walking the children. */

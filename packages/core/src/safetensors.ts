@@ -64,6 +64,15 @@ export interface SafetensorsByteSource {
   readInto(position: number, into: Uint8Array): void;
 }
 
+/** Options of {@link SafetensorsFile.readTensor}. */
+export interface ReadTensorOptions {
+  /**
+   * Return the 2-D float tensor transposed (`[cols, rows]`), decoded straight into that layout
+   * (as Linear kernels are kept), instead of transposing it afterwards. Default: `false`.
+   */
+  transpose?: boolean;
+}
+
 /** A safetensors file: its bytes in memory, or a {@link SafetensorsByteSource}. */
 export type SafetensorsInput = Uint8Array | ArrayBuffer | SafetensorsByteSource;
 
@@ -312,6 +321,17 @@ function decodeBF16(src: Uint16Array, out: Uint32Array, at: number): void {
   for (let i = 0; i < n; i++) out[at + i] = src[i]! << 16;
 }
 
+/**
+ * Writes the `k × cols` row block `src` (rows `r0…r0+k` of a `[rows, cols]` matrix) into its
+ * place in `out`, the `[cols, rows]` transpose: `out[c·rows + r0 + r] = src[r·cols + c]`.
+ */
+function transposeBlock(src: Float32Array, out: Float32Array, k: number, cols: number, rows: number, r0: number): void {
+  for (let c = 0; c < cols; c++) {
+    const o = c * rows + r0;
+    for (let r = 0, i = c; r < k; r++, i += cols) out[o + r] = src[i]!;
+  }
+}
+
 /** Swaps each `elementSize`-byte element in place between little-endian and host order. */
 function swapToHost(bytes: Uint8Array, elementSize: number): Uint8Array {
   if (!LITTLE_ENDIAN_HOST) for (let i = 0; i < bytes.length; i += elementSize) bytes.subarray(i, i + elementSize).reverse();
@@ -438,12 +458,23 @@ export class SafetensorsFile {
    * heap first and decoded straight into it (no JavaScript copy that waits for the garbage
    * collector); elsewhere the decoded array becomes the tensor's values.
    */
-  readTensor(name: string): tf.Tensor {
+  readTensor(name: string, options: ReadTensorOptions = {}): tf.Tensor {
     const { dtype, shape } = this.entry(name);
-    const onHeap = wasmHeapTensor(shape, TF_DTYPES[dtype]);
-    if (onHeap === null) return tf.tensor(this.readValues(name), shape, TF_DTYPES[dtype]);
+    const transpose = options.transpose === true;
+    if (transpose && (shape.length !== 2 || TF_DTYPES[dtype] !== 'float32')) {
+      throw new Error(`${this.source}: tensor ${quote(name)}: transpose needs a 2-D float tensor, got ${dtype} ${shapeText(shape)}`);
+    }
+    const outShape = transpose ? [shape[1]!, shape[0]!] : shape;
+    const decode = (out: tf.TypedArray) => (transpose ? this.decodeTransposedInto(name, out as Float32Array) : this.decodeInto(name, out));
+    const onHeap = wasmHeapTensor(outShape, TF_DTYPES[dtype]);
+    if (onHeap === null) {
+      if (!transpose) return tf.tensor(this.readValues(name), shape, TF_DTYPES[dtype]);
+      const out = new Float32Array(shape[0]! * shape[1]!);
+      decode(out);
+      return tf.tensor(out, outShape, 'float32');
+    }
     try {
-      this.decodeInto(name, onHeap.values());
+      decode(onHeap.values());
     } catch (e) {
       onHeap.tensor.dispose();
       throw e;
@@ -451,11 +482,31 @@ export class SafetensorsFile {
     return onHeap.tensor;
   }
 
-  /** Decodes tensor `name` into `out` (its element count, of its TF.js dtype's array type). */
-  private decodeInto(name: string, out: tf.TypedArray): void {
+  /**
+   * Decodes 2-D float tensor `name` (`[rows, cols]`) transposed into `out` (`[cols, rows]`), a
+   * block of up to 64 rows at a time through a scratch array of at most 2^20 elements.
+   */
+  private decodeTransposedInto(name: string, out: Float32Array): void {
+    const [rows, cols] = this.entry(name).shape as [number, number];
+    if (rows === 0 || cols === 0) return;
+    // 64 rows at a time: the 64 source rows a column walks stay in L1 across the next columns.
+    const block = Math.max(1, Math.min(rows, 64, Math.floor(CHUNK_ELEMENTS / cols)));
+    const scratch = new Float32Array(block * cols);
+    for (let r0 = 0; r0 < rows; r0 += block) {
+      const k = Math.min(block, rows - r0);
+      this.decodeInto(name, scratch, r0 * cols, k * cols);
+      transposeBlock(scratch, out, k, cols, rows, r0);
+    }
+  }
+
+  /**
+   * Decodes elements `[first, first + n)` of tensor `name` (default: all) into `out[0, n)`, an
+   * array of its TF.js dtype's type.
+   */
+  private decodeInto(name: string, out: tf.TypedArray, first = 0, count?: number): void {
     const { dtype, shape, dataOffsets: [begin, end] } = this.entry(name);
-    const at = this.header.dataStart + begin;
-    const n = (end - begin) / DTYPE_SIZES[dtype];
+    const at = this.header.dataStart + begin + first * DTYPE_SIZES[dtype];
+    const n = count ?? (end - begin) / DTYPE_SIZES[dtype];
     switch (dtype) {
       case 'F32':
       case 'I32': {
@@ -491,7 +542,7 @@ export class SafetensorsFile {
             if (hi !== (lo & 0x80000000 ? 0xffffffff : 0)) {
               const v = (BigInt(hi | 0) << 32n) | BigInt(lo);
               const range = 'expected values within int32 range [-2147483648, 2147483647]';
-              throw new Error(`${this.source}: tensor ${quote(name)} (I64, shape ${shapeText(shape)}): ${range}, got ${v} at flat index ${o + i}`);
+              throw new Error(`${this.source}: tensor ${quote(name)} (I64, shape ${shapeText(shape)}): ${range}, got ${v} at flat index ${first + o + i}`);
             }
             ints[o + i] = lo | 0;
           }

@@ -54,7 +54,8 @@ export function loadDecoderLMSync(files: DecoderLMFiles): CausalLM {
     const dtypes = Object.fromEntries(
       [...from].map(([to, k]) => [to, { shape: shapes[k]!, dtype: safetensorsTfDtype(fileOf.get(k)!.entry(k).dtype) }]),
     );
-    model.loadStateDictFrom({ shapes: dtypes, read: (to) => fileOf.get(from.get(to)!)!.readTensor(from.get(to)!) });
+    const read = (to: string, transpose: boolean) => fileOf.get(from.get(to)!)!.readTensor(from.get(to)!, { transpose });
+    model.loadStateDictFrom({ shapes: dtypes, read: (to) => read(to, false), readTransposed: (to) => read(to, true) });
     files.onIgnoredKeys?.(plan.ignoredKeys);
   } catch (e) {
     model.dispose();

@@ -190,7 +190,8 @@ export function loadFrozenWeights<M extends Module>(create: () => M, weights: Ch
           return [name, { shape: e.shape, dtype: safetensorsTfDtype(e.dtype) }];
         }),
       );
-      module.loadStateDictFrom({ shapes, read: (name) => where.get(names.get(name)!)!.readTensor(names.get(name)!) });
+      const read = (name: string, transpose: boolean) => where.get(names.get(name)!)!.readTensor(names.get(name)!, { transpose });
+      module.loadStateDictFrom({ shapes, read: (name) => read(name, false), readTransposed: (name) => read(name, true) });
     }
     return freeze(module);
   } catch (e) {
