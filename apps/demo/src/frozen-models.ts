@@ -5,6 +5,8 @@ import { freeze, manualSeed } from '@vlm/core';
 import { createDecoderLM, loadDecoderLM, loadNsfwjsMobileNetV2Encoder, loadTokenizer, preprocessImages, type CausalLM, type LMTokenizer, type VisionEncoder } from '@vlm/frozen-loaders';
 import { shapeWorldTokenizerConfig, shapeWorldTokenizerJson, type SceneImage } from '@vlm/shapeworld';
 import { readShapeWorldLM, shapeWorldLMDir } from '@vlm/shapeworld/node';
+import { FeatureCache } from '@vlm/train';
+import { SafetensorsFeatureStore } from '@vlm/train/node';
 
 /** The frozen parts every pipeline of the demo shares. */
 export interface FrozenModels {
@@ -56,13 +58,17 @@ export async function loadFrozenModels(log: (s: string) => void): Promise<Frozen
   return { encoder, lm, tokenizer, lmSource, pretrained, imageId: id('<image>'), eocId: id('<|endofchunk|>'), bosId: id('<s>'), padId: id('<pad>') };
 }
 
-/** The frozen encoder over images, in chunks (vision tokens `[N, tokens, width]`). */
-export function encodeImages(encoder: VisionEncoder, images: readonly SceneImage[], chunk = 32): tf.Tensor3D {
-  const parts: tf.Tensor[] = [];
-  for (let i = 0; i < images.length; i += chunk) {
-    parts.push(tf.tidy(() => encoder.encode(preprocessImages(images.slice(i, i + chunk), encoder.preprocessing))));
-  }
-  const out = parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
-  if (parts.length > 1) tf.dispose(parts);
-  return out as tf.Tensor3D;
+/**
+ * The frozen encoder over every image of the run, once (vision tokens `[N, tokens, width]`),
+ * through @vlm/train's feature cache: kept in `dir` as safetensors, keyed by the encoder, its
+ * preprocessing and the data, so a rerun (`--resume`, `caption` after a run) does not encode again.
+ */
+export async function cachedFeatures(encoder: VisionEncoder, images: readonly SceneImage[], data: string, dir: string): Promise<FeatureCache> {
+  return FeatureCache.build({
+    key: { encoder: encoder.name, preprocessing: JSON.parse(JSON.stringify(encoder.preprocessing)) as Record<string, unknown>, data },
+    size: images.length,
+    batchSize: 32,
+    encode: (indices) => tf.tidy(() => encoder.encode(preprocessImages(indices.map((i) => images[i]!), encoder.preprocessing))),
+    store: new SafetensorsFeatureStore(dir),
+  });
 }

@@ -8,7 +8,7 @@ import { COLOURS, SHAPES, SIZES, canonicalCaption, cellOf, encodePng } from '@vl
 import { batchUnits, flamingoBatch, softPromptBatch, tokenize, unitDataset, type FlamingoBatch, type SoftPromptBatch } from './batches';
 import type { DemoArgs } from './cli-args';
 import { heldOutScores, fewShotEpisodes, fewShotVqa, flamingoAnswerer, gateAblation, lmOnlyAnswerer, softPromptAnswerer } from './evaluate';
-import { encodeImages, loadFrozenModels, type FrozenModels } from './frozen-models';
+import { cachedFeatures, loadFrozenModels, type FrozenModels } from './frozen-models';
 import { writeReport } from './report';
 import type { DemoResults } from './results';
 import { demoSizes } from './sizes';
@@ -62,8 +62,9 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   log('\n2. Data: @vlm/shapeworld scenes, captions, questions and few-shot episodes (seeded)');
   const data = buildWorldData(sizes, args.seed);
   let t = performance.now();
-  const features = encodeImages(frozen.encoder, data.bank.images);
-  log(`  ${data.bank.images.length} images drawn and encoded once by the frozen encoder in ${((performance.now() - t) / 1000).toFixed(1)} s → ${features.shape}`);
+  const cache = await cachedFeatures(frozen.encoder, data.bank.images, JSON.stringify({ world: '@vlm/shapeworld', seed: args.seed, sizes: { ...sizes, steps: 0, stage1Steps: 0, logEvery: 0, checkpointEvery: 0 } }), join(args.out, 'features'));
+  const features = cache.features as tf.Tensor3D;
+  log(`  ${data.bank.images.length} images drawn and ${cache.fromStore ? 'their features read from' : 'encoded once by the frozen encoder into'} ${join(args.out, 'features')} in ${((performance.now() - t) / 1000).toFixed(1)} s → [${features.shape}]`);
   log(`  training: ${data.train.captions.length} captions, ${data.train.qa.length} questions, ${data.train.episodes.length} episodes; held out (compositional split): ${data.heldOut.scenes.length} scenes`);
 
   const tok = frozen.tokenizer;
@@ -243,7 +244,7 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   writeReport(join(args.out, 'report.html'), results);
   log(`\nwrote ${join(args.out, 'results.json')}, ${join(args.out, 'report.html')}, bridges (${Object.values(bridges).map((b) => b.weights).join(', ')}), metrics/ and checkpoints/`);
 
-  tf.dispose(features);
+  cache.dispose();
   for (const m of [flamingo, blip2, llava]) m.dispose();
   frozen.lm.dispose();
   frozen.encoder.dispose();
