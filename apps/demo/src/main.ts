@@ -42,7 +42,7 @@ async function trainedModels(args: DemoArgs) {
     info(`no trained bridges in ${dir}: training the default bridges first (npm run demo${args.quick ? ' -- --quick' : ''}), then answering`);
     await runAll({ ...args, out: dir }, info);
   }
-  const frozen = await loadFrozenModels(info);
+  const frozen = await loadFrozenModels();
   if (args.bridge === 'flamingo') {
     const saved = await readBridge(dir, 'flamingo');
     const model = new Flamingo({ vision: frozen.encoder, lm: frozen.lm, bridge: saved.config as FlamingoBridgeConfig, tokenizer: frozen.tokenizer, ownParts: true });

@@ -55,7 +55,7 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   manualSeed(args.seed);
 
   log('1. Frozen parts: the pretrained MobileNetV2 embedded in nsfwjs, and the world\'s frozen LM');
-  const frozen = await loadFrozenModels(log);
+  const frozen = await loadFrozenModels();
   log(`  encoder: ${frozen.encoder.name}, ${frozen.encoder.numTokens} tokens × ${frozen.encoder.tokenWidth} per image`);
   log(`  LM: ${frozen.lmSource}: ${frozen.lm.info.numLayers} layers, width ${frozen.lm.info.hiddenSize}, vocab ${frozen.lm.info.vocabSize}`);
 
@@ -233,7 +233,6 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
       sizes,
       encoder: frozen.encoder.name,
       lm: frozen.lmSource,
-      lm_pretrained: frozen.pretrained,
       flamingo: flamingoBridgeConfig(frozen, args.quick),
       blip2_qformer: blip2QFormerArgs(frozen),
       mlp_projector: llava.projector.args,
