@@ -1,5 +1,5 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
 import library from '../../tsup.library';
 
-// The library build with a second, Node-only entry (`@vlm/pipelines/node`: folders on disk).
-export default defineConfig({ ...(library as object), entry: ['src/index.ts', 'src/node.ts'] });
+// Two entries: the main one (browser-safe: imports nothing from Node) and `@vlm/pipelines/node` (folders on disk).
+export default defineConfig({ ...(library as Options), entry: { index: 'src/index.ts', node: 'src/node/index.ts' } });

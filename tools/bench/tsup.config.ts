@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/cli.ts', 'src/worker.ts'],
+  entry: ['src/cli.ts', 'src/worker.ts', 'src/load-cli.ts'],
   format: ['esm'],
   clean: true,
   target: 'es2022',

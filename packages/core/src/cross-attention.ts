@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Module } from './module';
 import { Linear } from './linear';
 import { scaledDotProductAttention } from './attention';
-import { assertShape } from './shape-checks';
+import { assertDtype, assertShape } from './shape-checks';
 
 /** Constructor arguments of {@link CrossAttention}. */
 export interface CrossAttentionArgs {
@@ -65,6 +65,8 @@ export class CrossAttention extends Module {
   forward(x: tf.Tensor, context: tf.Tensor, allowed?: tf.Tensor): tf.Tensor {
     assertShape(x, [null, null, this.dim], 'CrossAttention input', ['batch', 'n', 'dim']);
     assertShape(context, [x.shape[0], null, this.contextDim], 'CrossAttention context', ['batch', 'm', 'contextDim']);
+    assertDtype(x, ['float32'], 'CrossAttention input');
+    assertDtype(context, ['float32'], 'CrossAttention context');
     return tf.tidy(() => {
       const q = this.toQ.forward(x);
       const [k, v] = tf.split(this.toKv.forward(context), 2, -1) as [tf.Tensor, tf.Tensor];

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Module } from './module';
 import { causalMask } from './masks';
-import { assertShape, formatShape } from './shape-checks';
+import { assertDtype, assertShape, formatShape } from './shape-checks';
 
 /**
  * The cached keys and values of one attention layer. Their layout is the LM's own choice
@@ -124,6 +124,12 @@ export interface DecoderLM extends Module {
   readonly embedDim?: number;
   /** Size of the vocabulary (the logits' last dimension). */
   readonly vocabSize: number;
+  /**
+   * Longest sequence (cached plus new positions) the LM accepts: its position table's size
+   * (GPT-2's `n_positions`), or the context it was trained for (LLaMA's
+   * `max_position_embeddings`). {@link runDecoder} refuses longer ones. Default: no limit.
+   */
+  readonly maxPositions?: number;
   /** Token embeddings: int32 `[batch, queries]` → `[batch, queries, embedDim]` (what `inputsEmbeds` replaces). */
   embedTokens(inputIds: tf.Tensor): tf.Tensor;
   /**
@@ -228,15 +234,7 @@ export interface DecoderHooks {
  */
 export function runDecoder(lm: DecoderLM, args: DecoderForwardArgs, hooks: DecoderHooks = {}): DecoderOutput {
   const { inputIds, inputsEmbeds, pastKeyValues: past } = args;
-  if ((inputIds === undefined) === (inputsEmbeds === undefined)) {
-    throw new Error('DecoderLM.forward: expected exactly one of inputIds [batch, queries] and inputsEmbeds [batch, queries, hiddenSize]');
-  }
-  if (inputIds) assertShape(inputIds, [null, null], 'DecoderLM inputIds', ['batch', 'queries']);
-  if (inputsEmbeds) assertShape(inputsEmbeds, [null, null, lm.embedDim ?? lm.hiddenSize], 'DecoderLM inputsEmbeds', ['batch', 'queries', 'embedDim']);
-  if (past && past.layers.length !== lm.numLayers) {
-    throw new Error(`DecoderLM pastKeyValues: expected ${lm.numLayers} layer entries, got ${past.layers.length}`);
-  }
-  const [b, t] = (inputIds ?? inputsEmbeds)!.shape as [number, number];
+  const [b, t] = checkDecoderArgs(lm, args, 'DecoderLM.forward');
   return tf.tidy(() => {
     const embeds = inputsEmbeds ?? lm.embedTokens(inputIds!);
     const context = decoderContext({
@@ -263,6 +261,64 @@ export function runDecoder(lm: DecoderLM, args: DecoderForwardArgs, hooks: Decod
     if (args.outputHiddenStates) output.hiddenStates = hiddenStates;
     return output as unknown as tf.TensorContainer;
   }) as unknown as DecoderOutput;
+}
+
+/**
+ * Checks the arguments of a decoder forward before anything runs, and returns `[batch,
+ * queries]`: exactly one of `inputIds` (`[batch, queries]`) and `inputsEmbeds` (float32
+ * `[batch, queries, embedDim]`); a `pastKeyValues` with one live key and value per layer, each
+ * `[batch, pastLength, …]` (the cache layout of {@link appendKV}); at most `lm.maxPositions`
+ * positions in all. Each problem is an `Error` naming what was expected and what came.
+ *
+ * @param what how errors name the call, e.g. `'GPT2LMHeadModel.forward'`.
+ *
+ * @example
+ * ```ts
+ * const [batch, queries] = checkDecoderArgs(lm, args, 'MyLM.forward');
+ * ```
+ */
+export function checkDecoderArgs(lm: DecoderLM, args: DecoderForwardArgs, what: string): [number, number] {
+  const { inputIds, inputsEmbeds, pastKeyValues: past } = args;
+  const embedDim = lm.embedDim ?? lm.hiddenSize;
+  if ((inputIds === undefined) === (inputsEmbeds === undefined)) {
+    throw new Error(`${what}: expected exactly one of inputIds [batch, queries] and inputsEmbeds [batch, queries, ${embedDim}], got ${inputIds ? 'both' : 'neither'}`);
+  }
+  if (inputIds) {
+    assertTensor(inputIds, `${what} inputIds`);
+    assertShape(inputIds, [null, null], `${what} inputIds`, ['batch', 'queries']);
+  }
+  if (inputsEmbeds) {
+    assertTensor(inputsEmbeds, `${what} inputsEmbeds`);
+    assertShape(inputsEmbeds, [null, null, embedDim], `${what} inputsEmbeds`, ['batch', 'queries', 'embedDim']);
+    assertDtype(inputsEmbeds, ['float32'], `${what} inputsEmbeds`);
+  }
+  const [b, t] = (inputIds ?? inputsEmbeds)!.shape as [number, number];
+  const pastLength = past?.length ?? 0;
+  if (past) {
+    if (!Number.isInteger(past.length) || past.length < 0) throw new Error(`${what} pastKeyValues: expected length to be an integer >= 0, got ${String(past.length)}`);
+    if (!Array.isArray(past.layers) || past.layers.length !== lm.numLayers) {
+      throw new Error(`${what} pastKeyValues: expected ${lm.numLayers} layer entries, got ${Array.isArray(past.layers) ? past.layers.length : String(past.layers)}`);
+    }
+    past.layers.forEach((entry, i) => {
+      for (const name of ['key', 'value'] as const) {
+        const c: unknown = entry?.[name];
+        const label = `${what} pastKeyValues layer ${i} ${name}`;
+        assertTensor(c, label);
+        if (c.rank < 2 || c.shape[0] !== b || c.shape[1] !== pastLength) {
+          throw new Error(`${label}: expected shape [batch=${b}, pastLength=${pastLength}, …] (a cache of this batch, as long as its length), got ${formatShape(c.shape)}`);
+        }
+      }
+    });
+  }
+  if (lm.maxPositions !== undefined && pastLength + t > lm.maxPositions) {
+    throw new Error(`${what}: expected at most ${lm.maxPositions} positions (the LM's maxPositions), got ${pastLength + t} (${pastLength} cached + ${t} new)`);
+  }
+  return [b, t];
+}
+
+function assertTensor(x: unknown, what: string): asserts x is tf.Tensor {
+  if (!(x instanceof tf.Tensor)) throw new Error(`${what}: expected a tf.Tensor, got ${x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x}`);
+  if (x.isDisposed) throw new Error(`${what}: expected a live tf.Tensor, got a disposed one`);
 }
 
 /**
@@ -338,8 +394,13 @@ export type GenerationForward<C extends KVCache = KVCache> = (args: DecoderForwa
  */
 export function generateGreedy<C extends KVCache>(forward: GenerationForward<C>, args: GreedyGenerationArgs): GreedyGenerationOutput {
   const { inputIds, maxNewTokens, eosTokenId } = args;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new Error(`generateGreedy: expected maxNewTokens to be an integer >= 0, got ${String(maxNewTokens)}`);
+  assertTensor(inputIds, 'generateGreedy inputIds');
   assertShape(inputIds, [null, null], 'generateGreedy inputIds', ['batch', 'promptLength']);
   const [b, n] = inputIds.shape as [number, number];
+  if (b === 0 || n === 0) {
+    throw new Error(`generateGreedy inputIds: expected a prompt of batch >= 1 and promptLength >= 1 (the first new token is predicted from the last prompt position), got ${formatShape(inputIds.shape)}`);
+  }
   if (args.attentionMask) assertShape(args.attentionMask, [b, n], 'generateGreedy attentionMask', ['batch', 'promptLength']);
   const useCache = args.useCache ?? true;
   const pad = args.padTokenId ?? eosTokenId ?? 0;

@@ -42,9 +42,9 @@ export class Embedding extends Module {
     this.numEmbeddings = args.numEmbeddings;
     this.embeddingDim = args.embeddingDim;
     this.paddingIdx = args.paddingIdx;
-    const w = normal([this.numEmbeddings, this.embeddingDim]);
-    this.registerParameter('weight', this.paddingIdx === undefined ? w : tf.tidy(() => zeroRow(w, this.paddingIdx!)));
-    if (this.paddingIdx !== undefined) w.dispose();
+    const shape = [this.numEmbeddings, this.embeddingDim];
+    const pad = this.paddingIdx;
+    this.registerParameter('weight', { shape, init: () => (pad === undefined ? normal(shape) : tf.tidy(() => zeroRow(normal(shape), pad))) });
   }
 
   /** The table `[numEmbeddings, embeddingDim]`. */

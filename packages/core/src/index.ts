@@ -24,6 +24,7 @@ export * from './cross-attention';
 export * from './freeze';
 export * from './apply-gradients';
 export * from './backend';
+export * from './backend-memory';
 export { installFastWasmKernels, setFastMatMulBackend } from './wasm-kernels';
 export * from './module-layer';
 export * from './safetensors';

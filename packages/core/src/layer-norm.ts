@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { lazyGradOp } from './lazy-grad';
 import { sumRows } from './matmul';
 import { Module } from './module';
-import { assertShape } from './shape-checks';
+import { assertDtype, assertShape } from './shape-checks';
 
 /** Constructor arguments of {@link LayerNorm}. */
 export interface LayerNormArgs {
@@ -38,14 +38,16 @@ export class LayerNorm extends Module {
     this.eps = args.eps ?? 1e-5;
     this.elementwiseAffine = args.elementwiseAffine ?? true;
     if (this.elementwiseAffine) {
-      this.registerParameter('weight', tf.ones([this.dim]));
-      this.registerParameter('bias', tf.zeros([this.dim]));
+      this.registerParameter('weight', { shape: [this.dim], init: () => tf.ones([this.dim]) });
+      this.registerParameter('bias', { shape: [this.dim], init: () => tf.zeros([this.dim]) });
     }
   }
 
   /** `[..., dim] → [..., dim]`. */
   forward(x: tf.Tensor): tf.Tensor {
+    if (!(x instanceof tf.Tensor) || x.isDisposed) assertShape(x, [this.dim], 'LayerNorm input'); // throws, naming what came
     if (x.shape[x.rank - 1] !== this.dim) assertShape(x, [...x.shape.slice(0, -1), this.dim], 'LayerNorm input');
+    if (x.dtype !== 'float32') assertDtype(x, ['float32'], 'LayerNorm input');
     const affine = this.elementwiseAffine;
     const inputs = affine ? [x, this.parameter('weight'), this.parameter('bias')] : [x];
     // The closed-form gradient: a handful of row-wise ops instead of autodiff through moments,

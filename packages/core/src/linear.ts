@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from './module';
 import { uniformFanIn } from './initializers';
-import { assertShape } from './shape-checks';
+import { assertDtype, assertShape } from './shape-checks';
 import { linear2d } from './matmul';
 
 /** Constructor arguments of {@link Linear}. */
@@ -12,6 +12,11 @@ export interface LinearArgs {
   outFeatures: number;
   /** Whether to learn an additive bias. Default: `true`. */
   bias?: boolean;
+  /**
+   * How the bias starts: `'uniform'` as `torch.nn.Linear` (`U(±1/√in)`), or `'zeros'` as the
+   * `out_proj` of `torch.nn.MultiheadAttention`. Default: `'uniform'`.
+   */
+  biasInit?: 'uniform' | 'zeros';
 }
 
 /**
@@ -41,10 +46,11 @@ export class Linear extends Module {
     this.inFeatures = args.inFeatures;
     this.outFeatures = args.outFeatures;
     this.hasBias = args.bias ?? true;
-    this.registerParameter('weight', tf.tidy(() => tf.transpose(uniformFanIn([this.outFeatures, this.inFeatures], this.inFeatures))), {
+    const [inF, outF] = [this.inFeatures, this.outFeatures];
+    this.registerParameter('weight', { shape: [inF, outF], init: () => tf.tidy(() => tf.transpose(uniformFanIn([outF, inF], inF))) }, {
       layout: 'transposed',
     });
-    if (this.hasBias) this.registerParameter('bias', uniformFanIn([this.outFeatures], this.inFeatures));
+    if (this.hasBias) this.registerParameter('bias', { shape: [outF], init: () => (args.biasInit === 'zeros' ? tf.zeros([outF]) : uniformFanIn([outF], inF)) });
   }
 
   /** The kernel, `[in, out]` (the transpose of the PyTorch `weight`). */
@@ -59,9 +65,11 @@ export class Linear extends Module {
 
   /** `[..., in] → [..., out]`. */
   forward(x: tf.Tensor): tf.Tensor {
+    if (!(x instanceof tf.Tensor) || x.isDisposed) assertShape(x, [this.inFeatures], 'Linear input'); // throws, naming what came
     if (x.rank < 1 || x.shape[x.rank - 1] !== this.inFeatures) {
       assertShape(x, [...x.shape.slice(0, -1), this.inFeatures], 'Linear input');
     }
+    if (x.dtype !== 'float32') assertDtype(x, ['float32'], 'Linear input');
     return linear(x, this.kernel, this.bias);
   }
 }

@@ -114,3 +114,35 @@ export function linear2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null
     },
   ) as tf.Tensor2D;
 }
+
+/**
+ * `a · bᵀ` for 2-D `a` `[m, k]` and a large `b` `[n, k]` (a tied output layer: the hidden
+ * states times the `[vocab, D]` embedding table). On stock wasm, a transpose flag sends matMul
+ * off XNNPACK (measured `[64, 768] · [50257, 768]ᵀ`: 1.6 s against 0.15 s without the flag), and
+ * transposing `b` would copy the whole table on every call; this computes `(b · aᵀ)ᵀ`, which
+ * transposes only `a` and the output (`m·(k + n)` elements) and keeps no second copy of `b`.
+ * Elsewhere it is the flagged matMul. Gradients: `da = dy · b` (no flag), `db = dyᵀ · a`, each
+ * computed only when needed.
+ *
+ * @example
+ * ```ts
+ * matMulTransposedB(tf.ones([2, 3]), tf.ones([5, 3])).shape; // [2, 5]
+ * ```
+ */
+export function matMulTransposedB(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  if (a.rank !== 2 || b.rank !== 2 || a.shape[1] !== b.shape[1]) {
+    throw new Error(`matMulTransposedB: expected a [m, k] and b [n, k], got a [${a.shape}] and b [${b.shape}]`);
+  }
+  const wasm = onSlowMatMulWasm();
+  return lazyGradOp(
+    [a, b],
+    () => {
+      if (!wasm) return tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, false, true);
+      const [m, k] = a.shape as [number, number];
+      // One row (a decode step): aᵀ and the output are vectors, so reshapes, not transposes.
+      if (m === 1) return tf.reshape(tf.matMul(b as tf.Tensor2D, tf.reshape(a, [k, 1]) as tf.Tensor2D), [1, b.shape[0]!]);
+      return tf.transpose(tf.matMul(b as tf.Tensor2D, tf.transpose(a as tf.Tensor2D)));
+    },
+    (dy, [as, bs]) => [() => tf.matMul(dy as tf.Tensor2D, bs as tf.Tensor2D), () => matMulAT(dy, as!, wasm)],
+  ) as tf.Tensor2D;
+}

@@ -30,8 +30,75 @@ export interface LoadStateDictResult {
 }
 
 interface ParameterEntry {
-  variable: tf.Variable;
+  /** `null` while the weight is a placeholder (built under {@link skipInit}, not loaded yet). */
+  variable: tf.Variable | null;
+  /** Shape of the variable (the TF.js layout). */
+  shape: number[];
   layout: ParameterLayout;
+  trainable: boolean;
+}
+
+/**
+ * A weight given by its shape and a function that makes its initial value, so that
+ * {@link skipInit} can build the module without running it. `init` must return a tensor of
+ * exactly `shape` (the TF.js layout: `[in, out]` for a `'transposed'` Linear kernel).
+ */
+export interface ParameterInit {
+  /** Shape of the tensor `init` returns. */
+  shape: number[];
+  /** Makes the initial value (random or constant); the module takes ownership of it. */
+  init: () => tf.Tensor;
+}
+
+let skipping = 0;
+
+/**
+ * Builds modules without initialising their weights, as PyTorch's `torch.nn.utils.skip_init`
+ * (or building on the `meta` device): every weight registered with a {@link ParameterInit}
+ * inside `build` is a placeholder that holds a shape and no memory, and gets its value from
+ * the first {@link Module.loadStateDict} that names it (which takes the checkpoint tensor's
+ * data without another copy). Loaders use it: random values that the checkpoint then
+ * overwrites cost time and, for a moment, a second copy of the model. Reading a placeholder
+ * (a forward, `parameters()`, `stateDict()`) before it is loaded throws, naming it.
+ *
+ * @example
+ * ```ts
+ * const fc = skipInit(() => new Linear({ inFeatures: 4096, outFeatures: 4096 })); // no memory yet
+ * fc.stateDictShapes(); // { weight: [4096, 4096], bias: [4096] }
+ * fc.loadStateDict(checkpointTensors); // now usable
+ * ```
+ */
+export function skipInit<T>(build: () => T): T {
+  skipping++;
+  try {
+    return build();
+  } finally {
+    skipping--;
+  }
+}
+
+/**
+ * Whether modules built now are inside {@link skipInit} (their weights are placeholders), so that
+ * code which initialises weights after construction can leave them to the checkpoint.
+ */
+export function isInitSkipped(): boolean {
+  return skipping > 0;
+}
+
+/** Tensors to load one at a time with {@link Module.loadStateDictFrom}. */
+export interface StateDictSource {
+  /** PyTorch shape and dtype of every tensor to load, by the module's dotted weight names. */
+  shapes: Record<
+    string,
+    {
+      /** The tensor's shape in PyTorch layout. */
+      shape: readonly number[];
+      /** The TF.js dtype `read` will give it. */
+      dtype: tf.DataType;
+    }
+  >;
+  /** Makes the tensor `name` (in PyTorch layout); the module disposes it once written. */
+  read(name: string): tf.Tensor;
 }
 
 /** Options of {@link Module.registerParameter}. */
@@ -74,19 +141,34 @@ export abstract class Module {
   private readonly childrenByName = new Map<string, Module>();
 
   /**
-   * Registers a weight under `name`. The module takes ownership of `value` (it is disposed
-   * after being copied into a new `tf.Variable`). Read it back with {@link Module.parameter}
-   * at each use rather than keeping a reference: `ModuleLayer` may swap the variable.
+   * Registers a weight under `name`, from its initial value or from a `ParameterInit`
+   * (shape + init function, which `skipInit` leaves uncalled). The module takes ownership
+   * of the value (it is disposed after being copied into a new `tf.Variable`). Read it back with
+   * {@link Module.parameter} at each use rather than keeping a reference: `ModuleLayer` may swap
+   * the variable.
    */
-  protected registerParameter(name: string, value: tf.Tensor, options: ParameterOptions = {}): void {
+  protected registerParameter(name: string, value: tf.Tensor | ParameterInit, options: ParameterOptions = {}): void {
     assertFreshName(this, name);
     const layout = options.layout ?? 'same';
-    if (layout === 'transposed' && value.rank !== 2) {
-      throw new Error(`Parameter '${name}': a transposed parameter must be 2-D, got shape ${formatShape(value.shape)}`);
+    const trainable = options.trainable ?? true;
+    const lazy = !(value instanceof tf.Tensor);
+    const shape = [...value.shape];
+    if (layout === 'transposed' && shape.length !== 2) {
+      if (!lazy) value.dispose();
+      throw new Error(`Parameter '${name}': a transposed parameter must be 2-D, got shape ${formatShape(shape)}`);
     }
-    const variable = tf.variable(value, options.trainable ?? true);
-    value.dispose();
-    this.parametersByName.set(name, { variable, layout });
+    if (lazy && skipping > 0) {
+      this.parametersByName.set(name, { variable: null, shape, layout, trainable });
+      return;
+    }
+    const tensor = lazy ? value.init() : value;
+    if (lazy && !sameShape(tensor.shape, shape)) {
+      tensor.dispose();
+      throw new Error(`Parameter '${name}': init returned shape ${formatShape(tensor.shape)}, expected ${formatShape(shape)}`);
+    }
+    const variable = tf.variable(tensor, trainable);
+    tensor.dispose();
+    this.parametersByName.set(name, { variable, shape, layout, trainable });
   }
 
   /** Registers a child module under `name` (its weights become `name.*`) and returns it. */
@@ -106,10 +188,7 @@ export abstract class Module {
    * `state_dict` order (own weights first, then each child in registration order).
    */
   namedParameters(prefix = ''): Array<[string, tf.Variable]> {
-    const out: Array<[string, tf.Variable]> = [];
-    for (const [name, entry] of this.parametersByName) out.push([prefix + name, entry.variable]);
-    for (const [name, child] of this.childrenByName) out.push(...child.namedParameters(`${prefix}${name}.`));
-    return out;
+    return this.namedEntries(prefix).map(([name, entry]) => [name, loaded(this, name, entry)]);
   }
 
   /** All weights, in {@link Module.namedParameters} order. */
@@ -123,8 +202,9 @@ export abstract class Module {
    */
   stateDict(): StateDict {
     const out: StateDict = {};
-    for (const [name, { variable, layout }] of this.namedEntries()) {
-      out[name] = layout === 'transposed' ? tf.transpose(variable) : tf.clone(variable);
+    for (const [name, entry] of this.namedEntries()) {
+      const variable = loaded(this, name, entry);
+      out[name] = entry.layout === 'transposed' ? tf.transpose(variable) : tf.clone(variable);
     }
     return out;
   }
@@ -134,8 +214,8 @@ export abstract class Module {
    */
   stateDictShapes(): Record<string, number[]> {
     const out: Record<string, number[]> = {};
-    for (const [name, { variable, layout }] of this.namedEntries()) {
-      out[name] = layout === 'transposed' ? [...variable.shape].reverse() : [...variable.shape];
+    for (const [name, { shape, layout }] of this.namedEntries()) {
+      out[name] = layout === 'transposed' ? [...shape].reverse() : [...shape];
     }
     return out;
   }
@@ -168,22 +248,62 @@ export abstract class Module {
     if (typeof dict !== 'object' || dict === null || Array.isArray(dict) || dict instanceof tf.Tensor) {
       throw new Error(`loadStateDict for ${this.constructor.name}: expected a state dict (an object of tensors by name), got ${describeValue(dict)}`);
     }
+    // Every entry is checked before the first write: a rejected dict leaves the module untouched.
+    const entries = new Set(this.namedEntries().map(([name]) => name));
+    const invalid = Object.entries(dict as Record<string, unknown>)
+      .filter(([name, value]) => entries.has(name) && (!(value instanceof tf.Tensor) || value.isDisposed))
+      .map(([name, value]) => `  ${name}: expected a live tf.Tensor, got ${describeValue(value)}`);
+    const result = this.checkStateDict(dict, options, invalid);
+    for (const [name, value] of Object.entries(dict)) this.writeParameter(name, value);
+    return result;
+  }
+
+  /**
+   * Loads weights one tensor at a time, so that a checkpoint never needs to be in memory as a
+   * whole: `source.shapes` (names, PyTorch shapes, dtypes) is checked first exactly as
+   * {@link Module.loadStateDict} checks a dict (nothing is read when it throws); then each
+   * tensor is made by `source.read(name)`, written and disposed before the next is read. A
+   * placeholder weight (built under `skipInit`) takes the tensor's data without a copy.
+   * If `read` throws part-way, the weights read so far stay loaded.
+   *
+   * @example
+   * ```ts
+   * const file = SafetensorsFile.open(bytes);
+   * const shapes = Object.fromEntries(file.names().map((k) => [k, { shape: file.entry(k).shape, dtype: 'float32' }]));
+   * skipInit(() => new Linear({ inFeatures: 4, outFeatures: 2 })).loadStateDictFrom({ shapes, read: (k) => file.readTensor(k) });
+   * ```
+   */
+  loadStateDictFrom(source: StateDictSource, options: LoadStateDictOptions = {}): LoadStateDictResult {
+    const result = this.checkStateDict(source.shapes, options);
+    for (const name of Object.keys(source.shapes)) {
+      if (result.unexpectedKeys.includes(name)) continue;
+      const value = source.read(name);
+      try {
+        this.writeParameter(name, value);
+      } finally {
+        value.dispose();
+      }
+    }
+    return result;
+  }
+
+  /** The key, shape and dtype checks of {@link Module.loadStateDict}; throws one Error listing every problem. */
+  private checkStateDict(
+    dict: Record<string, { shape: readonly number[]; dtype: tf.DataType }>,
+    options: LoadStateDictOptions,
+    invalid: string[] = [],
+  ): LoadStateDictResult {
     const strict = options.strict ?? true;
     const entries = new Map(this.namedEntries());
     const missingKeys = [...entries.keys()].filter((k) => !(k in dict));
     const unexpectedKeys = Object.keys(dict).filter((k) => !entries.has(k));
-    const invalid: string[] = [];
     const mismatches: string[] = [];
     const problems: string[] = [];
-    // Every entry is checked before the first write: a rejected dict leaves the module untouched.
-    for (const [name, { variable, layout }] of entries) {
-      if (!(name in dict)) continue;
-      const value: unknown = dict[name];
-      if (!(value instanceof tf.Tensor) || value.isDisposed) {
-        invalid.push(`  ${name}: expected a live tf.Tensor, got ${describeValue(value)}`);
-        continue;
-      }
-      const expected = layout === 'transposed' ? [...variable.shape].reverse() : variable.shape;
+    for (const [name, { shape, layout }] of entries) {
+      const value = dict[name];
+      // Entries that are not live tensors are reported by the caller (as `invalid`).
+      if (value === undefined || value === null || !Array.isArray(value.shape) || (value instanceof tf.Tensor && value.isDisposed)) continue;
+      const expected = layout === 'transposed' ? [...shape].reverse() : shape;
       if (!sameShape(value.shape, expected)) {
         mismatches.push(`  ${name}: expected shape ${formatShape(expected)}, got ${formatShape(value.shape)}`);
       } else if (value.dtype !== 'float32') {
@@ -199,12 +319,25 @@ export abstract class Module {
     if (errors.length) {
       throw new Error(`Error(s) in loading state_dict for ${this.constructor.name}:\n${errors.join('\n')}`);
     }
-    for (const [name, { variable, layout }] of entries) {
-      const value = dict[name];
-      if (value === undefined) continue;
-      tf.tidy(() => variable.assign(layout === 'transposed' ? tf.transpose(value) : value));
-    }
     return { missingKeys, unexpectedKeys };
+  }
+
+  /** Writes `value` (PyTorch layout, checked) into weight `name`, if the module has it. */
+  private writeParameter(name: string, value: tf.Tensor): void {
+    const entry = this.findEntry(name);
+    if (!entry) return;
+    const { variable, layout, trainable } = entry;
+    // A placeholder (skipInit) becomes a variable that shares the value's data: no copy.
+    if (variable === null) entry.variable = tf.tidy(() => tf.variable(layout === 'transposed' ? tf.transpose(value) : value, trainable));
+    else tf.tidy(() => variable.assign(layout === 'transposed' ? tf.transpose(value) : value));
+  }
+
+  /** The entry of dotted weight name `name`, found by walking the children. */
+  private findEntry(name: string): ParameterEntry | undefined {
+    const own = this.parametersByName.get(name);
+    if (own) return own;
+    const dot = name.indexOf('.');
+    return dot < 0 ? undefined : this.childrenByName.get(name.slice(0, dot))?.findEntry(name.slice(dot + 1));
   }
 
   /**
@@ -220,10 +353,10 @@ export abstract class Module {
     }
     const entry = this.parametersByName.get(name);
     if (!entry) throw new Error(`${this.constructor.name} has no parameter '${name}'`);
-    if (!sameShape(entry.variable.shape, variable.shape)) {
-      throw new Error(`Parameter '${name}': expected shape ${formatShape(entry.variable.shape)}, got ${formatShape(variable.shape)}`);
+    if (!sameShape(entry.shape, variable.shape)) {
+      throw new Error(`Parameter '${name}': expected shape ${formatShape(entry.shape)}, got ${formatShape(variable.shape)}`);
     }
-    const old = entry.variable;
+    const old = loaded(this, name, entry);
     entry.variable = variable;
     return old;
   }
@@ -232,12 +365,12 @@ export abstract class Module {
   protected parameter(name: string): tf.Variable {
     const entry = this.parametersByName.get(name);
     if (!entry) throw new Error(`${this.constructor.name} has no parameter '${name}'`);
-    return entry.variable;
+    return loaded(this, name, entry);
   }
 
-  /** Disposes every weight of this module and its descendants. */
+  /** Disposes every weight of this module and its descendants (placeholders hold nothing). */
   dispose(): void {
-    for (const [, v] of this.namedParameters()) v.dispose();
+    for (const [, { variable }] of this.namedEntries()) variable?.dispose();
   }
 
   private namedEntries(prefix = ''): Array<[string, ParameterEntry]> {
@@ -251,6 +384,15 @@ export abstract class Module {
   hasLocalName(name: string): boolean {
     return this.parametersByName.has(name) || this.childrenByName.has(name);
   }
+}
+
+function loaded(module: Module, name: string, entry: ParameterEntry): tf.Variable {
+  if (entry.variable === null) {
+    throw new Error(
+      `${module.constructor.name}: weight '${name}' ${formatShape(entry.shape)} has no value: the module was built with skipInit and this weight was never loaded (loadStateDict)`,
+    );
+  }
+  return entry.variable;
 }
 
 function assertFreshName(module: Module, name: string): void {

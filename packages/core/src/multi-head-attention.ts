@@ -3,7 +3,7 @@ import { Module } from './module';
 import { Linear, linear } from './linear';
 import { xavierUniform } from './initializers';
 import { scaledDotProductAttention } from './attention';
-import { assertShape } from './shape-checks';
+import { assertDtype, assertShape } from './shape-checks';
 
 /** Constructor arguments of {@link MultiHeadAttention}. */
 export interface MultiHeadAttentionArgs {
@@ -75,21 +75,17 @@ export class MultiHeadAttention extends Module {
     this.vdim = args.vdim ?? E;
     this.hasBias = args.bias ?? true;
     this.packed = this.kdim === E && this.vdim === E;
-    const t = (x: tf.Tensor) => {
-      const y = tf.transpose(x);
-      x.dispose();
-      return y;
-    };
+    // Xavier-uniform [out, in], kept transposed ([in, out]).
+    const t = (out: number, inF: number) => ({ shape: [inF, out], init: () => tf.tidy(() => tf.transpose(xavierUniform([out, inF]))) });
     if (this.packed) {
-      this.registerParameter('in_proj_weight', t(xavierUniform([3 * E, E])), { layout: 'transposed' });
+      this.registerParameter('in_proj_weight', t(3 * E, E), { layout: 'transposed' });
     } else {
-      this.registerParameter('q_proj_weight', t(xavierUniform([E, E])), { layout: 'transposed' });
-      this.registerParameter('k_proj_weight', t(xavierUniform([E, this.kdim])), { layout: 'transposed' });
-      this.registerParameter('v_proj_weight', t(xavierUniform([E, this.vdim])), { layout: 'transposed' });
+      this.registerParameter('q_proj_weight', t(E, E), { layout: 'transposed' });
+      this.registerParameter('k_proj_weight', t(E, this.kdim), { layout: 'transposed' });
+      this.registerParameter('v_proj_weight', t(E, this.vdim), { layout: 'transposed' });
     }
-    if (this.hasBias) this.registerParameter('in_proj_bias', tf.zeros([3 * E]));
-    this.outProj = this.registerModule('out_proj', new Linear({ inFeatures: E, outFeatures: E, bias: this.hasBias }));
-    if (this.hasBias) tf.tidy(() => this.outProj.bias!.assign(tf.zerosLike(this.outProj.bias!)));
+    if (this.hasBias) this.registerParameter('in_proj_bias', { shape: [3 * E], init: () => tf.zeros([3 * E]) });
+    this.outProj = this.registerModule('out_proj', new Linear({ inFeatures: E, outFeatures: E, bias: this.hasBias, biasInit: 'zeros' }));
   }
 
   /**
@@ -106,6 +102,9 @@ export class MultiHeadAttention extends Module {
     assertShape(key, [b, null, this.kdim], 'MultiHeadAttention key', ['batch', 'keys', 'kdim']);
     const s = key.shape[1]!;
     assertShape(value, [b, s, this.vdim], 'MultiHeadAttention value', ['batch', 'keys', 'vdim']);
+    assertDtype(query, ['float32'], 'MultiHeadAttention query');
+    assertDtype(key, ['float32'], 'MultiHeadAttention key');
+    assertDtype(value, ['float32'], 'MultiHeadAttention value');
     const n = query.shape[1]!;
     return tf.tidy(() => {
       const [q, k, v] = this.project(query, key, value);

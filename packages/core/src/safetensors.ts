@@ -47,26 +47,134 @@ export interface ParseSafetensorsHeaderOptions {
 export interface ReadSafetensorsOptions {
   /** File name that prefixes every error message. */
   source?: string;
+  /** Read only the tensors whose name passes (the others are never decoded). Default: all. */
+  filter?: (name: string) => boolean;
 }
+
+/**
+ * Random access to the bytes of a safetensors file that is not held in memory as a whole, e.g.
+ * a file read with positional reads (`@vlm/frozen-loaders`' `readHfCheckpointDir` makes these
+ * for files of any size, past 2 GiB included). {@link SafetensorsFile} reads the header first
+ * and then each tensor it is asked for, straight into the tensor's own array.
+ */
+export interface SafetensorsByteSource {
+  /** Length of the file in bytes. */
+  readonly byteLength: number;
+  /** Fills all of `into` with the file's bytes from byte `position` on; throws when the file is shorter. */
+  readInto(position: number, into: Uint8Array): void;
+}
+
+/** A safetensors file: its bytes in memory, or a {@link SafetensorsByteSource}. */
+export type SafetensorsInput = Uint8Array | ArrayBuffer | SafetensorsByteSource;
 
 const DTYPE_SIZES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, U8: 1, BOOL: 1 };
 const DTYPES = Object.keys(DTYPE_SIZES) as SafetensorsDtype[];
 const METADATA_KEY = '__metadata__';
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** The format's own limit on the header (the Rust reference's `MAX_HEADER_SIZE`). */
+const MAX_HEADER_BYTES = 100_000_000;
+/** Deeper JSON than this is no safetensors header (a valid one nests 3 levels). */
+const MAX_HEADER_DEPTH = 64;
+/** Elements decoded per step for F16, BF16 and I64 (bounded scratch memory). */
+const CHUNK_ELEMENTS = 1 << 20;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const show = (v: unknown): string => (v === undefined ? 'nothing' : JSON.stringify(v));
 const asBytes = (b: Uint8Array | ArrayBuffer): Uint8Array =>
   b instanceof Uint8Array ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : new Uint8Array(b);
 
 /**
+ * A short, bounded rendering of any JSON value for error messages: at most `budget` characters
+ * and 4 levels (a hostile header can be 100 MB and nested thousands of levels deep).
+ */
+function show(v: unknown, budget = 120): string {
+  if (v === undefined) return 'nothing';
+  let out = '';
+  const walk = (x: unknown, depth: number): void => {
+    if (out.length > budget) return;
+    if (Array.isArray(x) || isObject(x)) {
+      if (depth >= 4) {
+        out += Array.isArray(x) ? '[…]' : '{…}';
+        return;
+      }
+      const array = Array.isArray(x);
+      out += array ? '[' : '{';
+      let first = true;
+      for (const [k, item] of array ? x.entries() : Object.entries(x)) {
+        if (out.length > budget) break;
+        if (!first) out += ',';
+        first = false;
+        if (!array) out += `${clip(JSON.stringify(k), budget)}:`;
+        walk(item, depth + 1);
+      }
+      out += array ? ']' : '}';
+    } else {
+      out += clip(JSON.stringify(x) ?? String(x), budget);
+    }
+  };
+  walk(v, 0);
+  return clip(out, budget);
+}
+
+/** `s` cut to `max` characters, saying how long it was. */
+function clip(s: string, max = 120): string {
+  return s.length <= max ? s : `${s.slice(0, max)}… (${s.length} characters)`;
+}
+
+/** A shape as errors show it: `[2, 3]`, or a bounded rendering of a very long one. */
+const shapeText = (shape: unknown): string =>
+  Array.isArray(shape) && shape.length <= 16 && shape.every((d) => typeof d === 'number') ? formatShape(shape) : show(shape);
+
+/** A tensor name as errors quote it (bounded). */
+const quote = (name: string): string => `'${clip(name, 100)}'`;
+
+/**
+ * Checks what `JSON.parse` cannot: the nesting depth and duplicate keys in any object (the
+ * Rust reference rejects a header that names a tensor twice; `JSON.parse` keeps the last).
+ * Runs on text that `JSON.parse` accepted.
+ */
+function scanJson(text: string, fail: (message: string) => never): void {
+  const stack: Array<Set<string> | null> = []; // a Set of keys per open object, null per array
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let j = i + 1;
+      let escaped = false;
+      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c /* \ */ ? ((escaped = true), 2) : 1;
+      const keys = stack[stack.length - 1];
+      if (expectKey && keys) {
+        const raw = text.slice(i + 1, j);
+        const key = escaped ? (JSON.parse(`"${raw}"`) as string) : raw;
+        if (keys.has(key)) {
+          fail(`header names ${quote(key)} twice${stack.length === 1 ? '' : ` (at depth ${stack.length})`}: expected unique keys, as the safetensors format requires`);
+        }
+        keys.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      stack.push(c === 0x7b ? new Set() : null);
+      if (stack.length > MAX_HEADER_DEPTH) fail(`header nests deeper than ${MAX_HEADER_DEPTH} levels: expected a safetensors header (3 levels)`);
+      expectKey = c === 0x7b;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop();
+    } else if (c === 0x2c /* , */) {
+      expectKey = stack[stack.length - 1] instanceof Set;
+    }
+  }
+}
+
+/**
  * Parses and validates the header of a safetensors file without reading any tensor data.
  * Throws one `Error` (prefixed with `options.source` when given) for the first problem found:
- * a truncated file, a header length past the end, a header that is not a UTF-8 JSON object, a
- * malformed entry (dtype, shape, `data_offsets`), offsets past the end of the data buffer, a
- * byte size that disagrees with shape × dtype, overlapping tensors, bytes of the data buffer
- * that no tensor covers, or a `__metadata__` that is not a string → string map.
+ * a truncated file, a header length past the end or over the format's 100 MB limit, a header
+ * that is not a UTF-8 JSON object (or nests deeper than 64 levels, or names a key twice), a
+ * malformed entry (dtype, shape, `data_offsets`), a shape of more than 2^53 elements (zeros
+ * aside), offsets past the end of the data buffer, a byte size that disagrees with shape ×
+ * dtype, overlapping tensors, bytes of the data buffer that no tensor covers, or a
+ * `__metadata__` that is not a string → string map. Messages quote the input only in part
+ * (names and values are cut to ~100 characters).
  *
  * @example
  * ```ts
@@ -76,25 +184,33 @@ const asBytes = (b: Uint8Array | ArrayBuffer): Uint8Array =>
  */
 export function parseSafetensorsHeader(bytes: Uint8Array, options: ParseSafetensorsHeaderOptions = {}): SafetensorsHeader {
   const fail = (message: string): never => {
-    throw new Error(`${options.source ?? 'safetensors'}: ${message}`);
+    throw new Error(`${clip(String(options.source ?? 'safetensors'), 200)}: ${message}`);
   };
+  if (!(bytes instanceof Uint8Array)) fail(`expected the file's bytes as a Uint8Array, got ${show(bytes, 40)}`);
   const u8 = asBytes(bytes);
   const fileLength = options.fileLength ?? u8.length;
+  if (!isCount(fileLength)) fail(`fileLength: expected a non-negative integer number of bytes, got ${show(fileLength, 40)}`);
   if (fileLength < 8) fail(`file too short: expected at least 8 bytes (the header length), got ${fileLength}`);
   if (u8.length < 8) fail(`expected the first 8 bytes of the file, got ${u8.length}`);
   const headerLength = new DataView(u8.buffer, u8.byteOffset, 8).getBigUint64(0, true);
   if (headerLength > BigInt(fileLength - 8)) {
     fail(`header length (bytes 0..7) runs past the end of the file: expected at most ${fileLength - 8}, got ${headerLength}`);
   }
+  if (headerLength > BigInt(MAX_HEADER_BYTES)) {
+    fail(`header length (bytes 0..7) is ${headerLength} bytes: expected at most ${MAX_HEADER_BYTES}, the safetensors format's limit`);
+  }
   const dataStart = 8 + Number(headerLength);
   if (u8.length < dataStart) fail(`expected the first ${dataStart} bytes of the file (the whole header), got ${u8.length}`);
 
   let json: unknown;
+  let text = '';
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(u8.subarray(8, dataStart)));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(u8.subarray(8, dataStart));
+    json = JSON.parse(text);
   } catch (e) {
-    fail(`header is not valid UTF-8 JSON: ${(e as Error).message}`);
+    fail(`header is not valid UTF-8 JSON: ${clip((e as Error).message, 200)}`);
   }
+  scanJson(text, fail);
   if (!isObject(json)) fail(`header: expected a JSON object, got ${Array.isArray(json) ? 'an array' : show(json)}`);
   const header = json as Record<string, unknown>;
 
@@ -103,7 +219,7 @@ export function parseSafetensorsHeader(bytes: Uint8Array, options: ParseSafetens
     const m = header[METADATA_KEY];
     if (!isObject(m)) fail(`__metadata__: expected an object of strings, got ${show(m)}`);
     for (const [k, v] of Object.entries(m as object)) {
-      if (typeof v !== 'string') fail(`__metadata__['${k}']: expected a string, got ${show(v)}`);
+      if (typeof v !== 'string') fail(`__metadata__[${quote(k)}]: expected a string, got ${show(v)}`);
     }
     metadata = Object.fromEntries(Object.entries(m as object));
   }
@@ -112,13 +228,19 @@ export function parseSafetensorsHeader(bytes: Uint8Array, options: ParseSafetens
   const parsed: Array<[string, SafetensorsEntry]> = [];
   for (const [name, raw] of Object.entries(header)) {
     if (name === METADATA_KEY) continue;
-    const what = `tensor '${name}'`;
+    const what = `tensor ${quote(name)}`;
     if (!isObject(raw)) fail(`${what}: expected an object {dtype, shape, data_offsets}, got ${show(raw)}`);
     const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
     if (!DTYPES.includes(dtype as SafetensorsDtype)) fail(`${what}: expected dtype ${DTYPES.join(', ')}, got ${show(dtype)}`);
     if (!Array.isArray(shape) || !shape.every(isCount)) {
       fail(`${what}: expected shape to be an array of non-negative integers, got ${show(shape)}`);
     }
+    let elements = 1;
+    for (const d of shape as number[]) if (d !== 0) elements *= d;
+    if (!Number.isSafeInteger(elements)) {
+      fail(`${what}: shape ${shapeText(shape)} has more than 2^53 elements (zero dimensions aside): expected a shape that can be stored`);
+    }
+    if ((shape as number[]).includes(0)) elements = 0;
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
       fail(`${what}: expected data_offsets [begin, end] of non-negative integers with begin <= end, got ${show(offsets)}`);
     }
@@ -126,10 +248,10 @@ export function parseSafetensorsHeader(bytes: Uint8Array, options: ParseSafetens
     if (end > dataLength) {
       fail(`${what}: data_offsets ${show(offsets)} run past the end of the data buffer: expected end <= ${dataLength}, got ${end}`);
     }
-    const size = (shape as number[]).reduce((a, d) => a * d, 1) * DTYPE_SIZES[dtype as SafetensorsDtype];
+    const size = elements * DTYPE_SIZES[dtype as SafetensorsDtype];
     if (end - begin !== size) {
       const got = `data_offsets ${show(offsets)} (${end - begin} bytes)`;
-      fail(`${what}: shape ${formatShape(shape as number[])} of ${dtype} needs ${size} bytes, got ${got}`);
+      fail(`${what}: shape ${shapeText(shape)} of ${dtype} needs ${size} bytes, got ${got}`);
     }
     parsed.push([name, { dtype: dtype as SafetensorsDtype, shape: [...(shape as number[])], dataOffsets: [begin, end] }]);
   }
@@ -140,10 +262,10 @@ export function parseSafetensorsHeader(bytes: Uint8Array, options: ParseSafetens
   let previous = '';
   for (const [name, { dataOffsets: [begin, end] }] of sorted) {
     if (begin < covered) {
-      fail(`tensor '${name}' (bytes ${begin}..${end}) overlaps tensor '${previous}' (which ends at byte ${covered})`);
+      fail(`tensor ${quote(name)} (bytes ${begin}..${end}) overlaps tensor ${quote(previous)} (which ends at byte ${covered})`);
     }
     if (begin > covered) {
-      fail(`data buffer bytes ${covered}..${begin} belong to no tensor: expected tensor '${name}' to begin at ${covered}, got ${begin}`);
+      fail(`data buffer bytes ${covered}..${begin} belong to no tensor: expected tensor ${quote(name)} to begin at ${covered}, got ${begin}`);
     }
     covered = end;
     previous = name;
@@ -166,62 +288,259 @@ function halfToFloat(h: number): number {
   return sign * (1024 + fraction) * 2 ** (exponent - 25);
 }
 
+let halfTable: Uint32Array | null = null;
+/** The float32 bit pattern of every half (256 KB, built once): decoding is one lookup per element. */
+function halfBits(): Uint32Array {
+  if (halfTable === null) {
+    const table = new Uint32Array(65536);
+    const asFloat = new Float32Array(table.buffer);
+    for (let h = 0; h < 65536; h++) asFloat[h] = halfToFloat(h);
+    halfTable = table;
+  }
+  return halfTable;
+}
+
+/** `out[at + i]` = the float32 bits of half `src[i]`, by table (one monomorphic loop: ~1 ns an element). */
+function decodeF16(src: Uint16Array, out: Uint32Array, at: number, table: Uint32Array): void {
+  const n = src.length;
+  for (let i = 0; i < n; i++) out[at + i] = table[src[i]!]!;
+}
+
+/** `out[at + i]` = the float32 bits of bfloat16 `src[i]` (its upper 16 bits). */
+function decodeBF16(src: Uint16Array, out: Uint32Array, at: number): void {
+  const n = src.length;
+  for (let i = 0; i < n; i++) out[at + i] = src[i]! << 16;
+}
+
 /** Swaps each `elementSize`-byte element in place between little-endian and host order. */
 function swapToHost(bytes: Uint8Array, elementSize: number): Uint8Array {
   if (!LITTLE_ENDIAN_HOST) for (let i = 0; i < bytes.length; i += elementSize) bytes.subarray(i, i + elementSize).reverse();
   return bytes;
 }
 
-/** Copies little-endian `bytes` into a fresh, aligned buffer in host byte order. */
-function hostOrder(bytes: Uint8Array, elementSize: number): ArrayBuffer {
-  const out = new Uint8Array(bytes.length);
-  out.set(bytes);
-  swapToHost(out, elementSize);
-  return out.buffer;
-}
-
-function decode(name: string, { dtype, shape }: SafetensorsEntry, raw: Uint8Array, fail: (m: string) => never): tf.TypedArray {
-  switch (dtype) {
-    case 'F32':
-      return new Float32Array(hostOrder(raw, 4));
-    case 'I32':
-      return new Int32Array(hostOrder(raw, 4));
-    case 'U8':
-      return Int32Array.from(raw);
-    case 'BOOL':
-      return Uint8Array.from(raw, (b) => (b ? 1 : 0));
-    case 'F16':
-      return Float32Array.from(new Uint16Array(hostOrder(raw, 2)), halfToFloat);
-    case 'BF16': {
-      const bits = new Uint32Array(raw.length / 2);
-      new Uint16Array(hostOrder(raw, 2)).forEach((h, i) => (bits[i] = h << 16));
-      return new Float32Array(bits.buffer);
-    }
-    case 'I64': {
-      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-      const out = new Int32Array(raw.length / 8);
-      for (let i = 0; i < out.length; i++) {
-        const v = view.getBigInt64(8 * i, true);
-        if (v < -2147483648n || v > 2147483647n) {
-          const range = 'expected values within int32 range [-2147483648, 2147483647]';
-          fail(`tensor '${name}' (I64, shape ${formatShape(shape)}): ${range}, got ${v} at flat index ${i}`);
-        }
-        out[i] = Number(v);
-      }
-      return out;
-    }
-  }
-}
-
 const TF_DTYPES: Record<SafetensorsDtype, tf.DataType> = {
   F32: 'float32', F16: 'float32', BF16: 'float32', I32: 'int32', I64: 'int32', U8: 'int32', BOOL: 'bool',
 };
+
+/** The TF.js dtype a safetensors dtype is read as (`float32`, `int32` or `bool`). */
+export function safetensorsTfDtype(dtype: SafetensorsDtype): tf.DataType {
+  return TF_DTYPES[dtype];
+}
+
+// The parts of the wasm backend (`BackendWasm`) that allocate a tensor on its heap.
+interface WasmHeapBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): tf.TypedArray;
+}
+
+/**
+ * On the wasm backend: a new tensor allocated on the heap (uninitialised) and a function that
+ * returns a view of its memory (to call after any other allocation: heap growth detaches
+ * older views). `null` elsewhere, or for an empty tensor.
+ */
+function wasmHeapTensor(shape: number[], dtype: tf.DataType): { tensor: tf.Tensor; values: () => tf.TypedArray } | null {
+  if (tf.getBackend() !== 'wasm' || shape.includes(0)) return null;
+  const backend = tf.backend() as unknown as Partial<WasmHeapBackend>;
+  if (typeof backend.makeOutput !== 'function' || typeof backend.typedArrayFromHeap !== 'function') return null;
+  const info = backend.makeOutput([...shape], dtype);
+  const tensor = tf.engine().makeTensorFromTensorInfo(info);
+  return { tensor, values: () => backend.typedArrayFromHeap!(info) };
+}
+
+const isSource = (input: unknown): input is SafetensorsByteSource =>
+  typeof input === 'object' && input !== null && typeof (input as SafetensorsByteSource).readInto === 'function' &&
+  typeof (input as SafetensorsByteSource).byteLength === 'number';
+
+/**
+ * One safetensors file opened for reading by tensor: the header is parsed and validated first
+ * (as by {@link parseSafetensorsHeader}; for a {@link SafetensorsByteSource} only the header's
+ * bytes are read), then each tensor asked for is decoded straight into a new array of its
+ * TF.js dtype: F32 and I32 by one copy, F16 by a 65,536-entry table and BF16 by a shift, in
+ * chunks of 2^20 elements (the scratch memory stays bounded whatever the tensor's size).
+ * Nothing else of the file is read or kept.
+ *
+ * @example
+ * ```ts
+ * const file = SafetensorsFile.open(bytes, { source: 'model.safetensors' });
+ * file.names(); // ['lm_head.weight', ...]
+ * const w = file.readTensor('lm_head.weight'); // float32, even when stored as F16 or BF16
+ * ```
+ */
+export class SafetensorsFile {
+  /** The parsed header: dtype, shape and offsets of every tensor, and `__metadata__`. */
+  readonly header: SafetensorsHeader;
+  /** The name errors give (`options.source`, or `'safetensors'`). */
+  readonly source: string;
+  private readonly bytes: Uint8Array | null;
+  private readonly byteSource: SafetensorsByteSource | null;
+
+  private constructor(header: SafetensorsHeader, source: string, bytes: Uint8Array | null, byteSource: SafetensorsByteSource | null) {
+    this.header = header;
+    this.source = source;
+    this.bytes = bytes;
+    this.byteSource = byteSource;
+  }
+
+  /** Parses the header of `input` (bytes in memory or a byte source) and returns the file, or throws naming the problem. */
+  static open(input: SafetensorsInput, options: ReadSafetensorsOptions = {}): SafetensorsFile {
+    const source = options.source ?? 'safetensors';
+    if (isSource(input)) {
+      const length = input.byteLength;
+      if (!isCount(length)) throw new Error(`${source}: byteLength: expected a non-negative integer, got ${show(length, 40)}`);
+      const first = new Uint8Array(Math.min(8, length));
+      input.readInto(0, first);
+      let headerBytes = first;
+      if (length >= 8) {
+        const n = new DataView(first.buffer).getBigUint64(0, true);
+        if (n <= BigInt(Math.min(length - 8, MAX_HEADER_BYTES))) {
+          headerBytes = new Uint8Array(8 + Number(n));
+          headerBytes.set(first);
+          input.readInto(8, headerBytes.subarray(8));
+        }
+      }
+      return new SafetensorsFile(parseSafetensorsHeader(headerBytes, { source, fileLength: length }), source, null, input);
+    }
+    if (!(input instanceof Uint8Array) && !(input instanceof ArrayBuffer)) {
+      throw new Error(`${source}: expected the file as a Uint8Array, an ArrayBuffer or a byte source, got ${show(input, 40)}`);
+    }
+    const u8 = asBytes(input);
+    return new SafetensorsFile(parseSafetensorsHeader(u8, { source }), source, u8, null);
+  }
+
+  /** The tensor names, in header order. */
+  names(): string[] {
+    return Object.keys(this.header.entries);
+  }
+
+  /** The header entry of tensor `name`, or throws naming the file and the tensor. */
+  entry(name: string): SafetensorsEntry {
+    const entry = Object.prototype.hasOwnProperty.call(this.header.entries, name) ? this.header.entries[name] : undefined;
+    if (entry === undefined) throw new Error(`${this.source}: no tensor named ${quote(name)}`);
+    return entry;
+  }
+
+  /**
+   * The values of tensor `name`, decoded into a new array of its TF.js dtype (`Float32Array`
+   * for F32/F16/BF16, `Int32Array` for I32/I64/U8, `Uint8Array` of 0/1 for BOOL). An I64
+   * value outside int32 range throws, naming the tensor and the value.
+   */
+  readValues(name: string): tf.TypedArray {
+    const { dtype, shape } = this.entry(name);
+    const n = shape.reduce((a, d) => a * d, 1);
+    const out = TF_DTYPES[dtype] === 'float32' ? new Float32Array(n) : TF_DTYPES[dtype] === 'int32' ? new Int32Array(n) : new Uint8Array(n);
+    this.decodeInto(name, out);
+    return out;
+  }
+
+  /**
+   * Tensor `name` as a new TF.js tensor (the caller disposes it); see
+   * {@link SafetensorsFile.readValues}. On the wasm backend the tensor is allocated on the wasm
+   * heap first and decoded straight into it (no JavaScript copy that waits for the garbage
+   * collector); elsewhere the decoded array becomes the tensor's values.
+   */
+  readTensor(name: string): tf.Tensor {
+    const { dtype, shape } = this.entry(name);
+    const onHeap = wasmHeapTensor(shape, TF_DTYPES[dtype]);
+    if (onHeap === null) return tf.tensor(this.readValues(name), shape, TF_DTYPES[dtype]);
+    try {
+      this.decodeInto(name, onHeap.values());
+    } catch (e) {
+      onHeap.tensor.dispose();
+      throw e;
+    }
+    return onHeap.tensor;
+  }
+
+  /** Decodes tensor `name` into `out` (its element count, of its TF.js dtype's array type). */
+  private decodeInto(name: string, out: tf.TypedArray): void {
+    const { dtype, shape, dataOffsets: [begin, end] } = this.entry(name);
+    const at = this.header.dataStart + begin;
+    const n = (end - begin) / DTYPE_SIZES[dtype];
+    switch (dtype) {
+      case 'F32':
+      case 'I32': {
+        const bytes = new Uint8Array(out.buffer, out.byteOffset, 4 * n);
+        this.read(at, bytes);
+        swapToHost(bytes, 4);
+        return;
+      }
+      case 'BOOL': {
+        const raw = out as Uint8Array;
+        this.read(at, raw);
+        for (let i = 0; i < n; i++) raw[i] = raw[i] ? 1 : 0;
+        return;
+      }
+      case 'U8':
+        this.chunks(at, n, 1, (bytes, o) => (out as Int32Array).set(bytes, o));
+        return;
+      case 'F16':
+      case 'BF16': {
+        const bits = new Uint32Array(out.buffer, out.byteOffset, n);
+        const table = dtype === 'F16' ? halfBits() : null;
+        this.chunks(at, n, 2, (half, o) => (table ? decodeF16(half as Uint16Array, bits, o, table) : decodeBF16(half as Uint16Array, bits, o)));
+        return;
+      }
+      case 'I64': {
+        const ints = out as Int32Array;
+        this.chunks(at, n, 8, (words, o) => {
+          // Little-endian words: low then high 32 bits; a value fits int32 when high is low's sign.
+          const u32 = words as Uint32Array;
+          for (let i = 0; i < u32.length / 2; i++) {
+            const lo = u32[2 * i]!;
+            const hi = u32[2 * i + 1]!;
+            if (hi !== (lo & 0x80000000 ? 0xffffffff : 0)) {
+              const v = (BigInt(hi | 0) << 32n) | BigInt(lo);
+              const range = 'expected values within int32 range [-2147483648, 2147483647]';
+              throw new Error(`${this.source}: tensor ${quote(name)} (I64, shape ${shapeText(shape)}): ${range}, got ${v} at flat index ${o + i}`);
+            }
+            ints[o + i] = lo | 0;
+          }
+        });
+        return;
+      }
+    }
+  }
+
+  /** Fills `into` from file byte `position` on. */
+  private read(position: number, into: Uint8Array): void {
+    if (into.length === 0) return;
+    if (this.bytes) into.set(this.bytes.subarray(position, position + into.length));
+    else this.byteSource!.readInto(position, into);
+  }
+
+  /**
+   * Calls `decode(words, firstElement)` over `count` elements of `size` bytes from `position`,
+   * at most {@link CHUNK_ELEMENTS} at a time, with the words in host order (16-bit words for
+   * size 2, 32-bit halves for size 8).
+   */
+  private chunks(position: number, count: number, size: 1 | 2 | 8, decode: (words: Uint8Array | Uint16Array | Uint32Array, first: number) => void): void {
+    const scratch = new Uint8Array(Math.min(count, CHUNK_ELEMENTS) * size);
+    for (let o = 0; o < count; o += CHUNK_ELEMENTS) {
+      const k = Math.min(CHUNK_ELEMENTS, count - o);
+      let bytes: Uint8Array;
+      const inPlace = this.bytes && LITTLE_ENDIAN_HOST && (this.bytes.byteOffset + position + o * size) % size === 0;
+      if (inPlace) {
+        bytes = this.bytes!.subarray(position + o * size, position + (o + k) * size);
+      } else {
+        bytes = scratch.subarray(0, k * size);
+        this.read(position + o * size, bytes);
+        if (size === 2) swapToHost(bytes, 2);
+        else if (size === 8 && !LITTLE_ENDIAN_HOST) for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
+      }
+      const words =
+        size === 1 ? bytes : size === 2 ? new Uint16Array(bytes.buffer, bytes.byteOffset, k) : new Uint32Array(bytes.buffer, bytes.byteOffset, 2 * k);
+      decode(words, o);
+    }
+  }
+}
 
 /**
  * Reads a safetensors file into new tensors (the caller owns and disposes them). F32, F16 and
  * BF16 become `float32` (exact upcasts); I32, U8 and I64 become `int32` (an I64 value outside
  * int32 range throws, naming the tensor and the value); BOOL becomes `bool`. The header is
  * validated first as by {@link parseSafetensorsHeader}; nothing is allocated when it throws.
+ * `options.filter` selects tensors: the others are never decoded. To load a large model with
+ * bounded memory, read tensor by tensor with {@link SafetensorsFile} instead.
  *
  * @example
  * ```ts
@@ -231,23 +550,20 @@ const TF_DTYPES: Record<SafetensorsDtype, tf.DataType> = {
  * ```
  */
 export function readSafetensors(
-  bytes: Uint8Array | ArrayBuffer,
+  bytes: SafetensorsInput,
   options: ReadSafetensorsOptions = {},
 ): SafetensorsContents {
-  const fail = (message: string): never => {
-    throw new Error(`${options.source ?? 'safetensors'}: ${message}`);
-  };
-  const u8 = asBytes(bytes);
-  const { entries, metadata, dataStart } = parseSafetensorsHeader(u8, { source: options.source });
+  const file = SafetensorsFile.open(bytes, options);
+  const names = file.names().filter(options.filter ?? (() => true));
   // Decode everything before creating any tensor, so that a bad value leaks nothing.
-  const decoded = Object.entries(entries).map(([name, entry]) => {
-    const [begin, end] = entry.dataOffsets;
-    return [name, entry, decode(name, entry, u8.subarray(dataStart + begin, dataStart + end), fail)] as const;
-  });
+  const decoded = names.map((name) => [name, file.readValues(name)] as const);
   const tensors = Object.fromEntries(
-    decoded.map(([name, entry, values]) => [name, tf.tensor(values, entry.shape, TF_DTYPES[entry.dtype])]),
+    decoded.map(([name, values]) => {
+      const { dtype, shape } = file.header.entries[name]!;
+      return [name, tf.tensor(values, shape, TF_DTYPES[dtype])];
+    }),
   );
-  return { tensors, metadata };
+  return { tensors, metadata: file.header.metadata };
 }
 
 const WRITE_DTYPES: Partial<Record<tf.DataType, SafetensorsDtype>> = { float32: 'F32', int32: 'I32', bool: 'BOOL' };

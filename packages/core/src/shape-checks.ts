@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** Formats a shape the way errors print it: `[2, 17, 32]` (`null` for any size). */
 export function formatShape(shape: ReadonlyArray<number | null>): string {
@@ -25,12 +25,16 @@ export function assertShape(
   what: string,
   names?: readonly string[],
 ): void {
+  const want = () =>
+    names ? `[${expected.map((d, i) => (d === null ? names[i] : `${names[i]}=${d}`)).join(', ')}]` : formatShape(expected);
+  if (!(t instanceof tf.Tensor)) {
+    const got = t === null ? 'null' : Array.isArray(t) ? 'an array' : `a value of type ${typeof t}`;
+    throw new Error(`${what}: expected a tf.Tensor of shape ${want()}, got ${got}`);
+  }
+  if (t.isDisposed) throw new Error(`${what}: expected a live tf.Tensor of shape ${want()}, got a disposed one`);
   const ok = t.rank === expected.length && expected.every((d, i) => d === null || d === t.shape[i]);
   if (ok) return;
-  const want = names
-    ? `[${expected.map((d, i) => (d === null ? names[i] : `${names[i]}=${d}`)).join(', ')}]`
-    : formatShape(expected);
-  throw new Error(`${what}: expected shape ${want}, got ${formatShape(t.shape)}`);
+  throw new Error(`${what}: expected shape ${want()}, got ${formatShape(t.shape)}`);
 }
 
 /**

@@ -85,7 +85,9 @@ let installed = false;
  * still go to the stock kernels): `Slice`, `Unpack` and `SplitV` read the input in place
  * instead of copying all of it per output, `Tile` (also `tf.broadcastTo`) copies runs instead
  * of computing an index per element, and `Identity` (`tf.clone`, and the tape saving every
- * tensor a gradient needs) shares the data as the cpu backend does instead of copying.
+ * tensor a gradient needs) shares the data as the cpu backend does instead of copying. Also
+ * makes `Transpose` of an empty tensor (a batch of 0 rows) return an empty tensor, as on the
+ * other backends, instead of trapping with `RuntimeError: divide by zero`.
  * Idempotent and cheap; `@vlm/core` calls it on its hot paths when the active backend is wasm,
  * so calling it yourself is only needed to speed up your own `tf.slice`/`tf.unstack`/
  * `tf.split`/`tf.tile` calls before the first `@vlm` op runs.
@@ -107,6 +109,7 @@ export function installFastWasmKernels(): void {
     Unpack: tf.getKernel('Unpack', 'wasm'),
     SplitV: tf.getKernel('SplitV', 'wasm'),
     Tile: tf.getKernel('Tile', 'wasm'),
+    Transpose: tf.getKernel('Transpose', 'wasm'),
   };
   if (!Object.values(stock).every(Boolean)) return;
   installed = true;
@@ -127,6 +130,17 @@ export function installFastWasmKernels(): void {
     const x = inputs.x!;
     (backend as WasmBackendLike).incRef(x.dataId);
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  });
+  // Transpose of an empty tensor (a batch of 0 rows): the stock kernel traps with
+  // `RuntimeError: divide by zero`; the result is an empty tensor of the permuted shape.
+  const stockTranspose = stock.Transpose!.kernelFunc as unknown as (args: KernelArgs) => tf.TensorInfo;
+  replace('Transpose', (args) => {
+    const x = args.inputs.x!;
+    if (x.shape.some((d) => d === 0)) {
+      const perm = args.attrs!.perm as number[];
+      return (args.backend as WasmBackendLike).makeOutput(perm.map((p) => x.shape[p]!), x.dtype);
+    }
+    return stockTranspose(args);
   });
   replace('Tile', ({ inputs, attrs, backend }) => tileByRuns(inputs.x!, attrs!.reps as number[], backend as WasmBackendLike));
   replace('Slice', ({ inputs, attrs, backend }) => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
-import { Linear, installFastWasmKernels, linear, linear2d, matMul2d, microBatchGrads, scaledDotProductAttention } from '@vlm/core';
+import { Linear, installFastWasmKernels, linear, linear2d, matMul2d, matMulTransposedB, microBatchGrads, scaledDotProductAttention } from '@vlm/core';
 
 const rand = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
 
@@ -82,6 +82,55 @@ describe('matMul2d and linear: plain-matMul gradients', () => {
     const expected = tf.tidy(() => tf.matMul(tf.transpose(x), tf.ones([6, 4])));
     expect(maxAbsDiff(grad!, expected)).toBeLessThanOrEqual(1e-5);
     tf.dispose([grad!, expected, x, k]);
+  });
+});
+
+describe('matMulTransposedB (tied output layers): no transpose flag on wasm, no copy of the table', () => {
+  test('equals the flagged matMul, with the stock gradients, on the current backend and on wasm', async () => {
+    const check = () =>
+      tf.tidy(() => {
+        const h = rand([6, 16], 1);
+        const table = rand([50, 16], 2);
+        expect(maxAbsDiff(matMulTransposedB(h, table), tf.matMul(h, table, false, true))).toBeLessThanOrEqual(1e-5);
+        const row = rand([1, 16], 3); // a decode step
+        expect(maxAbsDiff(matMulTransposedB(row, table), tf.matMul(row, table, false, true))).toBeLessThanOrEqual(1e-5);
+        const f = (mm: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(mm(a, b)));
+        const ours = tf.grads(f(matMulTransposedB))([h, table]);
+        const stock = tf.grads(f((a, b) => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, false, true)))([h, table]);
+        ours.forEach((g, i) => expect(maxAbsDiff(g, stock[i]!)).toBeLessThanOrEqual(1e-4));
+      });
+    const before = tf.memory().numTensors;
+    check();
+    await onWasmBackend(check);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('on wasm the table goes into matMul as is: no Transpose of it, no transpose flag (the 12× slower path)', async () => {
+    await onWasmBackend(() => {
+      const h = rand([8, 32], 1);
+      const table = rand([300, 32], 2);
+      // The kernels of one call, with their attributes (tf.profile does not report attributes).
+      const seen: Array<{ name: string; inputShapes: number[][]; attrs: Record<string, unknown> }> = [];
+      const engine = tf.engine() as unknown as { runKernel: (name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>) => tf.Tensor };
+      const runKernel = engine.runKernel.bind(engine);
+      engine.runKernel = (name, inputs, attrs) => {
+        seen.push({ name, inputShapes: Object.values(inputs).map((t) => t.shape), attrs });
+        return runKernel(name, inputs, attrs);
+      };
+      let out: tf.Tensor;
+      try {
+        out = matMulTransposedB(h, table);
+      } finally {
+        engine.runKernel = runKernel;
+      }
+      const products = seen.filter((k) => k.name === 'BatchMatMul' || k.name === '_FusedMatMul');
+      expect(products.length).toBe(1);
+      expect(products[0]!.inputShapes[0]).toEqual([300, 32]);
+      expect(products[0]!.attrs).toMatchObject({ transposeA: false, transposeB: false });
+      expect(seen.filter((k) => k.name === 'Transpose' && k.inputShapes[0]!.join() === '300,32')).toEqual([]);
+      expect(out!.shape).toEqual([8, 300]);
+      tf.dispose([h, table, out!]);
+    });
   });
 });
 

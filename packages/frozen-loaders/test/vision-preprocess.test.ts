@@ -72,9 +72,9 @@ describe('decodeImage (Node: pngjs, jpeg-js)', () => {
   });
 
   test('other bytes are a clear error', async () => {
-    await expect(decodeImage(new Uint8Array([0x47, 0x49, 0x46, 0x38, 0x39, 0x61]))).rejects.toThrow(/not a PNG or JPEG file \(first bytes: 47 49 46 38 39 61\)/);
+    await expect(decodeImage(new Uint8Array([0x47, 0x49, 0x46, 0x38, 0x39, 0x61]))).rejects.toThrow(/expected a PNG or JPEG file, got one that is not \(first bytes: 47 49 46 38 39 61\)/);
     const broken = new Uint8Array(PNG.sync.write(Object.assign(new PNG({ width: 4, height: 4 }), {}))).slice(0, 40);
-    await expect(decodeImage(broken)).rejects.toThrow(/could not decode the PNG image/);
+    await expect(decodeImage(broken)).rejects.toThrow(/expected a valid PNG image, got one that could not be decoded/);
   });
 });
 
@@ -82,7 +82,7 @@ describe('decodeImage (main entry: the browser decoder)', () => {
   test('in Node it points to @vlm/frozen-loaders/node; bad bytes are still named first', async () => {
     const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0]);
     await expect(decodeImageInBrowser(png)).rejects.toThrow(/no createImageBitmap\/OffscreenCanvas .*import decodeImage from '@vlm\/frozen-loaders\/node'/);
-    await expect(decodeImageInBrowser(new Uint8Array([1, 2]))).rejects.toThrow(/not a PNG or JPEG file \(first bytes: 01 02\)/);
+    await expect(decodeImageInBrowser(new Uint8Array([1, 2]))).rejects.toThrow(/expected a PNG or JPEG file, got one that is not \(first bytes: 01 02\)/);
   });
 });
 

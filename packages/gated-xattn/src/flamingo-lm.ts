@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   Module,
+  assertDtype,
   assertShape,
+  checkDecoderArgs,
   freeze,
   generateGreedy,
   runDecoder,
@@ -178,9 +180,10 @@ export class FlamingoLM extends Module {
     const media = args.media ?? past?.media;
     if (!media) throw new Error('FlamingoLM.forward: expected media [batch, T, m, dimVisual] (or a pastKeyValues that holds it), got none');
     assertShape(media, [null, null, null, this.dimVisual], 'FlamingoLM media', ['batch', 'T', 'm', 'dimVisual']);
-    const source = args.inputIds ?? args.inputsEmbeds;
-    if (!source) throw new Error('FlamingoLM.forward: expected inputIds [batch, queries] or inputsEmbeds [batch, queries, hiddenSize], got neither');
-    const [b, t] = source.shape as [number, number];
+    assertDtype(media, ['float32'], 'FlamingoLM media');
+    // the text input's shape first (a rank-2 inputsEmbeds is a shape error, not a media-locations one)
+    const [b, t] = checkDecoderArgs(this.lm, args, 'FlamingoLM.forward');
+    if (media.shape[0] !== b) throw new Error(`FlamingoLM media: expected shape [batch=${b}, T, m, dimVisual=${this.dimVisual}], got [${media.shape.join(', ')}]`);
     if (!args.mediaLocations && (!args.inputIds || this.mediaTokenId === undefined)) {
       throw new Error('FlamingoLM.forward: expected mediaLocations [batch, queries], or inputIds with a mediaTokenId set');
     }

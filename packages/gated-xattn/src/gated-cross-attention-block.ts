@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { FeedForward, Module, assertShape, registerModuleClass, type LayerModule, type SymbolicShape } from '@vlm/core';
+import { FeedForward, Module, assertDtype, assertShape, registerModuleClass, type LayerModule, type SymbolicShape } from '@vlm/core';
 import { MaskedCrossAttention, type MediaForwardOptions } from './masked-cross-attention';
 
 /**
@@ -129,6 +129,9 @@ export class GatedCrossAttentionBlock extends Module implements LayerModule {
    */
   forwardWithOptions(x: tf.Tensor, media: tf.Tensor, options: MediaForwardOptions = {}): tf.Tensor {
     assertShape(x, [null, null, this.dim], 'GatedCrossAttentionBlock x', ['batch', 'tokens', 'dim']);
+    assertDtype(x, ['float32'], 'GatedCrossAttentionBlock x');
+    assertShape(media, [x.shape[0]!, null, null, this.dimVisual], 'GatedCrossAttentionBlock media', ['batch', 'T', 'm', 'dimVisual']);
+    assertDtype(media, ['float32'], 'GatedCrossAttentionBlock media');
     return tf.tidy(() => {
       const a = this.attn.forwardWithOptions(x, media, options);
       const h = tf.add(tf.mul(a, tf.tanh(this.attnGate)), x);

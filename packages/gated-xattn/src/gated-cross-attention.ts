@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { LayerNorm, Module, MultiHeadAttention, assertShape, registerModuleClass, type LayerModule, type SymbolicShape } from '@vlm/core';
+import { LayerNorm, Module, MultiHeadAttention, assertDtype, assertShape, registerModuleClass, type LayerModule, type SymbolicShape } from '@vlm/core';
 
 /** Constructor arguments of {@link GatedCrossAttention} (PyTorch: `dim, n_heads`). */
 export interface GatedCrossAttentionArgs {
@@ -67,6 +67,8 @@ export class GatedCrossAttention extends Module implements LayerModule {
     assertShape(textHidden, [null, null, this.dim], 'GatedCrossAttention textHidden', ['batch', 'textTokens', 'dim']);
     const b = textHidden.shape[0]!;
     assertShape(visualTokens, [b, null, this.dim], 'GatedCrossAttention visualTokens', ['batch', 'visualTokens', 'dim']);
+    assertDtype(textHidden, ['float32'], 'GatedCrossAttention textHidden');
+    assertDtype(visualTokens, ['float32'], 'GatedCrossAttention visualTokens');
     if (keyPaddingMask) assertShape(keyPaddingMask, [b, visualTokens.shape[1]!], 'GatedCrossAttention keyPaddingMask', ['batch', 'visualTokens']);
     return tf.tidy(() => {
       const pad = keyPaddingMask && (keyPaddingMask.dtype === 'bool' ? keyPaddingMask : tf.notEqual(keyPaddingMask, 0));

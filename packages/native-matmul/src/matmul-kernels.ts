@@ -29,13 +29,17 @@ const wasmStorage = (backend: WasmBackendLike): Storage => ({
   },
 });
 
-// The cpu backend: every tensor is a JS typed array.
+// The cpu backend: every tensor is a JS typed array. A float32 tensor's array is not always a
+// Float32Array: cast(bool → float32) keeps the bool's Uint8Array (a padded batch's mask), so
+// such values are converted (a copy of that operand only) rather than handed to the addon.
 interface CpuBackendLike {
   data: { get(id: tf.DataId): { values?: unknown } };
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
 }
+const asFloat32 = (values: unknown): Float32Array =>
+  values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
 const cpuStorage = (backend: CpuBackendLike): Storage => ({
-  locate: (t) => [backend.data.get(t.dataId).values as Float32Array, 0],
+  locate: (t) => [asFloat32(backend.data.get(t.dataId).values), 0],
   output(shape, fill) {
     const values = new Float32Array(tf.util.sizeFromShape(shape));
     fill(values, 0);

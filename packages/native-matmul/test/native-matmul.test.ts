@@ -145,6 +145,18 @@ describe.runIf(available)(`native matMul kernels on the ${activeBackend} backend
       });
     });
 
+    test('float32 inputs whose cpu values are not a Float32Array (cast from a bool mask): converted, never a throw', () => {
+      tf.tidy(() => {
+        // On cpu, cast(bool → float32) keeps the Uint8Array: a padded batch's mask reaches matMul so.
+        const mask = tf.cast(tf.tensor2d([[true, false, true], [false, true, true]], [2, 3], 'bool'), 'float32');
+        const b = rand([3, 4], 3);
+        const bias = tf.cast(tf.tensor1d([true, false, true, true], 'bool'), 'float32');
+        expectClose(tf.matMul(mask, b), stock(() => tf.matMul(mask, b)));
+        expectClose(tf.matMul(b, mask, true, true), stock(() => tf.matMul(b, mask, true, true)));
+        expectClose(tf.fused.matMul({ a: mask, b, bias }), stock(() => tf.fused.matMul({ a: mask, b, bias })));
+      });
+    });
+
     test('n above the column block (3100 columns) and m above the row block (500 rows)', () => {
       tf.tidy(() => {
         const a = rand([3, 5], 1), b = rand([5, 3100], 2);

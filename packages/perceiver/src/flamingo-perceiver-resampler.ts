@@ -4,6 +4,7 @@ import {
   LayerNorm,
   Module,
   ModuleList,
+  assertDtype,
   formatShape,
   normal,
   registerModuleClass,
@@ -150,6 +151,8 @@ export class FlamingoPerceiverResampler extends Module implements LayerModule {
    * @returns `[batch, media, numLatents, dim]`
    */
   forward(x: tf.Tensor): tf.Tensor {
+    if (!(x instanceof tf.Tensor)) throw new Error(`FlamingoPerceiverResampler input: expected a tf.Tensor [batch, T, F, tokens, ${this.dim}], got ${x === null ? 'null' : typeof x}`);
+    assertDtype(x, ['float32'], 'FlamingoPerceiverResampler input');
     const [b, T, F, v] = this.inputDims(x.shape);
     const d = this.dim;
     return tf.tidy(() => {

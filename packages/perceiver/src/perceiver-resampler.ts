@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, ModuleList, assertShape, normal, registerModuleClass, type LayerModule, type SymbolicShape } from '@vlm/core';
+import { Module, ModuleList, assertDtype, assertShape, normal, registerModuleClass, type LayerModule, type SymbolicShape } from '@vlm/core';
 import { PerceiverResamplerLayer } from './perceiver-resampler-layer';
 
 /** Constructor arguments of {@link PerceiverResampler} (PyTorch: `dim, n_queries, n_layers, n_heads`). */
@@ -79,6 +79,7 @@ export class PerceiverResampler extends Module implements LayerModule {
    */
   forward(visionFeatures: tf.Tensor, keyPaddingMask?: tf.Tensor): tf.Tensor {
     assertShape(visionFeatures, [null, null, this.dim], 'PerceiverResampler visionFeatures', ['batch', 'tokens', 'dim']);
+    assertDtype(visionFeatures, ['float32'], 'PerceiverResampler visionFeatures');
     const [b, n] = visionFeatures.shape as [number, number, number];
     if (keyPaddingMask) assertShape(keyPaddingMask, [b, n], 'PerceiverResampler keyPaddingMask', ['batch', 'tokens']);
     return tf.tidy(() => {

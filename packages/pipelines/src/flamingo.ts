@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, assertShape, readSafetensors, writeSafetensors, type GreedyGenerationOutput, type StateDict } from '@vlm/core';
+import { Module, assertShape, generateGreedy, readSafetensors, writeSafetensors, type GreedyGenerationOutput, type StateDict } from '@vlm/core';
 import {
   loadDecoderLMFromStateDict,
   loadOpenClipVisionTransformer,
@@ -14,6 +14,7 @@ import {
   decoderLMStateDictFromOpenFlamingo,
   flamingoLMStateDictFromOpenFlamingo,
   gatedCrossAttentionBlockArgsFromConfig,
+  type FlamingoKVCache,
   type FlamingoOutput,
 } from '@vlm/gated-xattn';
 import { FlamingoPerceiverResampler, flamingoPerceiverResamplerArgsFromConfig, type FlamingoPerceiverResamplerArgs } from '@vlm/perceiver';
@@ -76,6 +77,11 @@ export interface FlamingoGenerateArgs {
   eosTokenId?: number;
   /** Filler of finished rows. Default: the LM config's pad id, else `eosTokenId`. */
   padTokenId?: number;
+  /**
+   * Never generate `<image>` (its logit is set to -1e9): a generated media token would stand
+   * for an image the prompt does not have. Default: `true`.
+   */
+  suppressMediaToken?: boolean;
 }
 
 /** What {@link Flamingo.generate} returns. */
@@ -271,14 +277,29 @@ export class Flamingo extends Module {
       const b = inputIds.shape[0]!;
       const media = tf.tidy(() => this.resample(this.visionTokensOf(args.images, args.visionTokens ?? false, b)));
       try {
-        const out = this.lang.generate({
-          inputIds,
-          attentionMask,
-          media,
-          maxNewTokens: args.maxNewTokens ?? 20,
-          eosTokenId: args.eosTokenId ?? this.bridge.eocTokenId,
-          padTokenId: args.padTokenId ?? this.lm.info.padTokenId,
-        });
+        const mediaToken = this.bridge.mediaTokenId;
+        const suppress = args.suppressMediaToken ?? true;
+        const out = generateGreedy<FlamingoKVCache>(
+          (a) => {
+            const o = this.lang.forward({ ...a, media });
+            if (!suppress) return o;
+            // A generated <image> would name an image the prompt does not have: never choose it.
+            const logits = tf.tidy(() => {
+              const v = o.logits.shape[2]!;
+              const penalty = tf.mul(tf.reshape(tf.cast(tf.oneHot(tf.tensor1d([mediaToken], 'int32'), v), 'float32'), [1, 1, v]), -1e9);
+              return tf.add(o.logits, penalty);
+            });
+            o.logits.dispose();
+            return { ...o, logits };
+          },
+          {
+            inputIds,
+            attentionMask,
+            maxNewTokens: args.maxNewTokens ?? 20,
+            eosTokenId: args.eosTokenId ?? this.bridge.eocTokenId,
+            padTokenId: args.padTokenId ?? this.lm.info.padTokenId,
+          },
+        );
         const t = inputIds.shape[1]!;
         const newTokens = (out.sequences.arraySync() as number[][]).map((row) => cutAfter(row.slice(t), args.eosTokenId ?? this.bridge.eocTokenId));
         const text = this.tokenizer ? newTokens.map((row) => this.tokenizer!.decode(row, { skipSpecialTokens: true }).trim()) : undefined;

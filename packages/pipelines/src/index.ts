@@ -15,3 +15,4 @@ export * from './flamingo';
 export * from './soft-prompt-model';
 export * from './blip2';
 export * from './llava';
+export * from './qformer-probe';

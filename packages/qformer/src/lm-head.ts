@@ -61,7 +61,7 @@ export class QFormerLmPredictionHead extends Module {
     super();
     this.vocabSize = args.vocabSize;
     this.transform = this.registerModule('transform', new QFormerPredictionHeadTransform(args));
-    this.registerParameter('bias', tf.zeros([args.vocabSize]));
+    this.registerParameter('bias', { shape: [args.vocabSize], init: () => tf.zeros([args.vocabSize]) });
   }
 
   /**

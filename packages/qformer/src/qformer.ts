@@ -103,7 +103,7 @@ export class QFormer extends Module implements LayerModule {
     super();
     const a = (this.args = resolveQFormerArgs(args));
     const H = a.hiddenSize;
-    this.registerParameter('query_tokens', normal([1, a.numQueryTokens, H], 0.02));
+    this.registerParameter('query_tokens', { shape: [1, a.numQueryTokens, H], init: () => normal([1, a.numQueryTokens, H], 0.02) });
     this.embeddings = a.useTextInput ? this.registerModule('embeddings', new QFormerTextEmbeddings(a)) : null;
     this.layernorm = this.registerModule('layernorm', new LayerNorm({ dim: H, eps: a.layerNormEps }));
     this.encoder = this.registerModule('encoder', new QFormerEncoder(a));
@@ -151,7 +151,7 @@ export class QFormer extends Module implements LayerModule {
     }
     return tf.tidy(() => {
       const parts: tf.Tensor[] = [];
-      if (useQueries) parts.push(tf.broadcastTo(this.queryTokens, [b, Q, H])); // [b, Q, H]
+      if (useQueries) parts.push(tf.tile(this.queryTokens, [b, 1, 1])); // [b, Q, H] (broadcastTo keeps 1 row for b = 0)
       if (useText) parts.push(this.embeddings!.forward(inputIds!)); // [b, T, H]
       const emb = parts.length > 1 ? tf.concat(parts, 1) : parts[0]!; // [b, L, H]
       const h0 = this.layernorm.forward(emb);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
-import { readSafetensors, type StateDict } from '@vlm/core';
+import { readSafetensors, writeSafetensors, type SafetensorsByteSource, type StateDict } from '@vlm/core';
 import {
   QFormer,
   loadHfBlip2StateDict,
@@ -36,7 +36,48 @@ function hfConfig(sidecarConfig: Record<string, any>) {
   };
 }
 
+/** A byte source over `bytes` that counts the bytes read. */
+function countingSource(bytes: Uint8Array): SafetensorsByteSource & { read: number } {
+  const source = {
+    read: 0,
+    byteLength: bytes.length,
+    readInto(position: number, into: Uint8Array) {
+      source.read += into.length;
+      into.set(bytes.subarray(position, position + into.length));
+    },
+  };
+  return source;
+}
+
 describe('Hugging Face BLIP-2 weights', () => {
+  test('from the checkpoint files (shards), only the headers and the Q-Former tensors are read, never the vision tower or the LM', () => {
+    const g = loadGolden('qformer_query_proj');
+    const hf = hfCheckpoint(g.params);
+    const big = { 'vision_model.encoder.layers.0.mlp.fc1.weight': tf.zeros([512, 256]), 'language_model.lm_head.weight': tf.zeros([1024, 256]) };
+    const keys = Object.keys(hf);
+    const files = [
+      writeSafetensors({ ...Object.fromEntries(keys.slice(0, 20).map((k) => [k, hf[k]!])), 'vision_model.encoder.layers.0.mlp.fc1.weight': big['vision_model.encoder.layers.0.mlp.fc1.weight'] }),
+      writeSafetensors({ ...Object.fromEntries(keys.slice(20).map((k) => [k, hf[k]!])), 'language_model.lm_head.weight': big['language_model.lm_head.weight'] }),
+    ];
+    const shards = files.map(countingSource);
+    const config = hfConfig(g.sidecar.config);
+    const before = tf.memory().numTensors;
+    const q = qformerFromHfBlip2(config, shards);
+    const own = Object.values(q.stateDictShapes()).reduce((n, s) => n + 4 * s.reduce((a, d) => a * d, 1), 0);
+    const headers = files.reduce((n, f) => n + 8 + Number(new DataView(f.buffer, f.byteOffset, 8).getBigUint64(0, true)), 0);
+    expect(shards[0]!.read + shards[1]!.read).toBe(headers + own);
+    const reference = qformerFromHfBlip2(config, hf);
+    const a = q.forward(g.tensors['input.image_embeds']!);
+    const b = reference.forward(g.tensors['input.image_embeds']!);
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0])).toBe(0);
+    tf.dispose([a, b, ...Object.values(big)]);
+    q.dispose();
+    reference.dispose();
+    expect(tf.memory().numTensors).toBe(before - Object.keys(big).length);
+    g.dispose();
+  });
+
+
   test('a golden case re-keyed to Hugging Face names imports, reproduces the golden outputs and exports back to the same names', () => {
     const g = loadGolden('qformer_query_proj');
     const extra = { 'vision_model.embeddings.class_embedding': tf.zeros([1, 1, 24]), 'language_model.model.decoder.embed_tokens.weight': tf.zeros([5, 40]) };

@@ -91,7 +91,7 @@ export interface EpisodeOptions {
  * @example
  * ```ts
  * const ep = sampleEpisode(3, { task: 'shape', shots: 2 });
- * ep.prompt; // '<image> answer: star <|endofchunk|><image> answer: circle <|endofchunk|><image> answer:'
+ * ep.prompt; // '<image> answer: circle <|endofchunk|><image> answer: triangle <|endofchunk|><image> answer:'
  * ep.query.answer; // 'square'
  * ```
  */

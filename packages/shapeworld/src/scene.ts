@@ -129,7 +129,7 @@ function sampleObject(rng: () => number, cell: number, colour: Colour, shape: Sh
  * @example
  * ```ts
  * const scene = sampleScene(7, { objects: 1 });
- * scene.objects[0]; // { colour: 'blue', shape: 'star', size: 'large', row: 0, column: 2, … }
+ * scene.objects[0]; // { colour: 'yellow', shape: 'square', size: 'small', row: 2, column: 1, x: 119.8, … }
  * ```
  */
 export function sampleScene(seed: number, options: SceneOptions = {}): Scene {

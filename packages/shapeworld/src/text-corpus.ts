@@ -35,7 +35,8 @@ export interface WorldTextOptions {
  * @example
  * ```ts
  * worldText('train', 2).map((d) => d.text);
- * // ['<image> there is a small red circle on the left <|endofchunk|>', '<image> question: how many shapes are there? answer: two <|endofchunk|>']
+ * // ['<image> question: how many red shapes are there? answer: zero <|endofchunk|>',
+ * //  '<image> answer: two <|endofchunk|><image> answer: one <|endofchunk|><image> answer: one <|endofchunk|>']
  * ```
  */
 export function worldText(split: SplitName, count: number, options: WorldTextOptions = {}): WorldDocument[] {

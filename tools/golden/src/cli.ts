@@ -87,7 +87,7 @@ async function main() {
         report = { name, module, pass: false, worst: '', detail: `no adapter for module '${module}'` };
       } else {
         const c: GoldenCase = { name, sidecar, tensors, dir: dirname(stem) };
-        const computed = adapter(c);
+        const computed = await adapter(c);
         report = compareCase(c, module, computed);
         tf.dispose(Object.values(computed));
       }

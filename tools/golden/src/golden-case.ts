@@ -20,8 +20,9 @@ export interface GoldenCase {
  * Runs a case through the public API of a package and returns the computed tensors under the
  * golden keys they must match (`output.out`, `grad_input.x`, `grad_param.layers.0.to_q.weight`, …).
  * Every `output.*` and `grad_*` key of the case must be returned: a missing one fails the case.
+ * A training case (whose step is async) returns a promise.
  */
-export type GoldenAdapter = (c: GoldenCase) => Record<string, tf.Tensor>;
+export type GoldenAdapter = (c: GoldenCase) => Record<string, tf.Tensor> | Promise<Record<string, tf.Tensor>>;
 
 /** `param.<key>` tensors of a case as a state dict (prefix stripped). */
 export function paramsOf(c: GoldenCase): Record<string, tf.Tensor> {

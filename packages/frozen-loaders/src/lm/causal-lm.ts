@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   Module,
-  assertShape,
+  checkDecoderArgs,
   decoderContext,
   type DecoderForwardArgs,
   type DecoderHooks,
@@ -109,6 +109,14 @@ export abstract class CausalLM extends Module implements DecoderLM {
     return this.info.vocabSize;
   }
 
+  /**
+   * Longest sequence (cached plus new positions) a forward accepts: the position table's size
+   * (GPT-2, OPT), or `max_position_embeddings` for LLaMA unless its `allowLongerSequences` is set.
+   */
+  get maxPositions(): number | undefined {
+    return this.info.maxPositions;
+  }
+
   /** The token embedding table `[vocab, embedDim]` (frozen). */
   abstract get tokenEmbeddingTable(): tf.Variable;
 
@@ -152,15 +160,7 @@ export abstract class CausalLM extends Module implements DecoderLM {
   /** The full forward pass in one `tf.tidy`; see {@link CausalLMForwardArgs}. `hooks` as core's `runDecoder`. */
   forward(args: CausalLMForwardArgs, hooks: DecoderHooks = {}): CausalLMOutput {
     const { inputIds, inputsEmbeds, pastKeyValues: past } = args;
-    if ((inputIds === undefined) === (inputsEmbeds === undefined)) {
-      throw new Error(`${this.hfClass}.forward: pass exactly one of inputIds [batch, tokens] / inputsEmbeds [batch, tokens, ${this.info.embedDim}]`);
-    }
-    if (inputIds) assertShape(inputIds, [null, null], `${this.hfClass} inputIds`, ['batch', 'tokens']);
-    if (inputsEmbeds) assertShape(inputsEmbeds, [null, null, this.info.embedDim], `${this.hfClass} inputsEmbeds`, ['batch', 'tokens', 'embedDim']);
-    if (past && past.layers.length !== this.numLayers) {
-      throw new Error(`${this.hfClass}.forward: pastKeyValues has ${past.layers.length} layers, expected ${this.numLayers}`);
-    }
-    const [batch, tokens] = (inputIds ?? inputsEmbeds)!.shape as [number, number];
+    const [batch, tokens] = checkDecoderArgs(this, args, `${this.hfClass}.forward`);
     return tf.tidy(() => {
       const embeds = inputsEmbeds ?? this.embedTokens(inputIds!);
       const pastLength = past?.length ?? 0;

@@ -31,8 +31,9 @@ export class Conv1D extends Module {
     super();
     this.inFeatures = args.inFeatures;
     this.outFeatures = args.outFeatures;
-    this.registerParameter('weight', tf.randomNormal([this.inFeatures, this.outFeatures], 0, 0.02));
-    this.registerParameter('bias', tf.zeros([this.outFeatures]));
+    const [inF, outF] = [this.inFeatures, this.outFeatures];
+    this.registerParameter('weight', { shape: [inF, outF], init: () => tf.randomNormal([inF, outF], 0, 0.02) });
+    this.registerParameter('bias', { shape: [outF], init: () => tf.zeros([outF]) });
   }
 
   /** `[..., in] → [..., out]`. */

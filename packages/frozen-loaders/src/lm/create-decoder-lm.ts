@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { normal } from '@vlm/core';
+import { isInitSkipped, normal } from '@vlm/core';
 import type { CausalLM } from './causal-lm';
 import { configObject } from './config-reader';
 import { parseDecoderLMConfig, type DecoderLMConfig } from './decoder-config';
@@ -59,7 +59,8 @@ export function createDecoderLM(config: DecoderLMConfig | unknown, options: Crea
   }
   const std = options.initializerRange ?? configuredRange(config) ?? 0.02;
   if (!(std >= 0)) throw new Error(`createDecoderLM: initializerRange must be a non-negative number, got ${std}`);
-  initAsGpt2(model, std, cfg.modelType === 'gpt2' ? model.numLayers : 0);
+  // Under skipInit (the loaders) the weights come from the checkpoint.
+  if (!isInitSkipped()) initAsGpt2(model, std, cfg.modelType === 'gpt2' ? model.numLayers : 0);
   return model;
 }
 

@@ -52,10 +52,13 @@ export interface GenerateResult {
 }
 
 function toRows(x: tf.Tensor | number[][], what: string): number[][] {
-  const rows = x instanceof tf.Tensor ? (x.arraySync() as number[][]) : x;
+  if (x instanceof tf.Tensor && x.rank !== 2) throw new Error(`generate: expected ${what} [batch, tokens], got shape [${x.shape.join(', ')}]`);
+  // (arraySync of a [b, 0] tensor gives [], not b empty rows)
+  const rows = x instanceof tf.Tensor ? (x.size === 0 ? Array.from({ length: x.shape[0]! }, () => []) : (x.arraySync() as number[][])) : x;
   if (!Array.isArray(rows) || rows.some((r) => !Array.isArray(r) || r.length !== rows[0]!.length)) {
-    throw new Error(`generate: ${what} must be [batch, tokens]`);
+    throw new Error(`generate: expected ${what} [batch, tokens] (rows of equal length), got ${Array.isArray(rows) ? 'rows of different lengths or non-arrays' : typeof rows}`);
   }
+  if (rows.length === 0) throw new Error(`generate: expected ${what} [batch >= 1, tokens], got an empty batch`);
   return rows;
 }
 
@@ -82,9 +85,26 @@ export function generate(model: CausalLM, options: GenerateOptions): GenerateRes
   if (promptIds && (promptIds.length !== batch || promptIds[0]!.length !== promptLength)) {
     throw new Error(`generate: inputIds [${promptIds.length}, ${promptIds[0]!.length}] and inputsEmbeds [${options.inputsEmbeds!.shape}] disagree`);
   }
+  if (batch === 0) throw new Error('generate: expected a prompt of batch >= 1, got an empty batch');
+  if (promptLength === 0) {
+    throw new Error(`generate: expected a prompt of at least 1 token per row (the first new token is predicted from the last prompt position), got [${batch}, 0]`);
+  }
+  if (options.inputsEmbeds && options.inputsEmbeds.dtype !== 'float32') throw new Error(`generate: expected inputsEmbeds of dtype float32, got ${options.inputsEmbeds.dtype}`);
+  promptIds?.forEach((r, b) =>
+    r.forEach((id, i) => {
+      if (!Number.isInteger(id) || id < 0 || id >= model.info.vocabSize) {
+        throw new Error(`generate: expected token ids that are integers in [0, ${model.info.vocabSize}), got ${id} at inputIds[${b}][${i}]`);
+      }
+    }),
+  );
   const mask = options.attentionMask ? toRows(options.attentionMask, 'attentionMask') : Array.from({ length: batch }, () => Array<number>(promptLength).fill(1));
   if (mask.length !== batch || mask[0]!.length !== promptLength) {
     throw new Error(`generate: attentionMask must be [${batch}, ${promptLength}], got [${mask.length}, ${mask[0]!.length}]`);
+  }
+  const blank = mask.findIndex((r) => !r.some((v) => v !== 0));
+  if (blank >= 0) throw new Error(`generate: expected every row of attentionMask to have a real token (a 1), got only padding in row ${blank}`);
+  if (model.maxPositions !== undefined && promptLength > model.maxPositions) {
+    throw new Error(`generate: expected a prompt of at most ${model.maxPositions} positions (the LM's maxPositions), got ${promptLength}`);
   }
   const stop = new Set(options.stopTokenIds ?? []);
   const pad = options.padTokenId ?? model.info.padTokenId ?? model.info.eosTokenIds[0] ?? 0;
@@ -97,6 +117,12 @@ export function generate(model: CausalLM, options: GenerateOptions): GenerateRes
   let past: KVCache | undefined;
   try {
     for (let step = 0; step < maxNewTokens; step++) {
+      // (rows may stop early, so a long maxNewTokens is only an error once a step needs a position past the limit)
+      if (model.maxPositions !== undefined && promptLength + step > model.maxPositions) {
+        throw new Error(
+          `generate: expected at most ${model.maxPositions} positions (the LM's maxPositions) to predict from, got ${promptLength} prompt + ${step} new = ${promptLength + step} for new token ${step + 1} of maxNewTokens ${maxNewTokens} (no stop token came before)`,
+        );
+      }
       const fresh = !useCache || step === 0; // a pass over the whole sequence so far
       const tokens = fresh ? promptLength + step : 1;
       const out: CausalLMOutput = tf.tidy(() => {
@@ -131,6 +157,9 @@ export function generate(model: CausalLM, options: GenerateOptions): GenerateRes
       options.onToken?.({ step, tokens: chosen, finished: [...finished] });
       if (finished.every(Boolean)) break;
     }
+  } catch (e) {
+    tf.dispose(stepLogits);
+    throw e;
   } finally {
     disposeKVCache(past);
   }

@@ -19,7 +19,7 @@ export interface LlamaConfig {
   numKeyValueHeads: number;
   /** Default: `hiddenSize / numAttentionHeads`. */
   headDim: number;
-  /** `max_position_embeddings`: context length the model was trained for (not enforced: RoPE has no position table). Default: `2048`. */
+  /** `max_position_embeddings`: context length the model was trained for (a forward over more positions throws unless `LlamaForCausalLM.allowLongerSequences` is set). Default: `2048`. */
   maxPositionEmbeddings: number;
   /** `rms_norm_eps`: epsilon of every RMSNorm. Default: `1e-6`. */
   rmsNormEps: number;

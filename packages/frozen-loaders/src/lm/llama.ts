@@ -202,6 +202,16 @@ export class LlamaForCausalLM extends CausalLM {
     };
   }
 
+  /**
+   * Run RoPE past `max_position_embeddings` (extrapolation, with no guarantee on quality).
+   * Default: `false`, a forward over more positions throws.
+   */
+  allowLongerSequences = false;
+
+  override get maxPositions(): number | undefined {
+    return this.allowLongerSequences ? undefined : this.config.maxPositionEmbeddings;
+  }
+
   /** The layers `model.layers.{i}`. */
   get layers(): readonly LlamaDecoderLayer[] {
     return this.model.layers.modules;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { freeze, readSafetensors } from '@vlm/core';
+import { checkBackendMemory, freeze, safetensorsTfDtype, skipInit, type SafetensorsFile } from '@vlm/core';
 import type { CausalLM } from './causal-lm';
 import { planCheckpointKeys } from './checkpoint-keys';
 import { createDecoderLM } from './create-decoder-lm';
@@ -28,25 +28,33 @@ export interface DecoderLMFiles extends LoadDecoderLMOptions {
  * ```
  */
 export function loadDecoderLMSync(files: DecoderLMFiles): CausalLM {
+  if (typeof files !== 'object' || files === null) throw new Error(`loadDecoderLM: expected { config, weights, index? }, got ${kindOf(files)}`);
+  const w: unknown = files.weights;
+  if (typeof w !== 'object' || w === null) {
+    throw new Error(
+      `loadDecoderLM: expected weights as model.safetensors bytes (Uint8Array or ArrayBuffer), a list of shards, shards by file name or { index, shards }, got ${kindOf(w)}`,
+    );
+  }
   const shards = checkShards(files.weights, files.index);
-  const model = createDecoderLM(files.config);
+  const model = skipInit(() => createDecoderLM(files.config));
   try {
     const shapes: Record<string, number[]> = {};
-    for (const s of shards) for (const [k, e] of Object.entries(s.header.entries)) shapes[k] = e.shape;
-    const plan = planCheckpointKeys(model, shapes, files);
+    const fileOf = new Map<string, SafetensorsFile>();
     for (const s of shards) {
-      const { tensors } = readSafetensors(s.bytes, { source: s.name });
-      try {
-        const part: Record<string, tf.Tensor> = {};
-        for (const [k, t] of Object.entries(tensors)) {
-          const to = plan.mapped.get(k);
-          if (to !== undefined) part[to] = t;
-        }
-        model.loadStateDict(part, { strict: false });
-      } finally {
-        tf.dispose(Object.values(tensors));
+      for (const [k, e] of Object.entries(s.header.entries)) {
+        shapes[k] = e.shape;
+        fileOf.set(k, s.file);
       }
     }
+    const plan = planCheckpointKeys(model, shapes, files);
+    const params = [...plan.mapped.keys()].reduce((n, k) => n + shapes[k]!.reduce((a, d) => a * d, 1), 0);
+    checkBackendMemory(4 * params, `${model.hfClass} (${(params / 1e6).toFixed(1)}M parameters as float32)`);
+    // Every weight is read straight from its file, one at a time, into the module.
+    const from = new Map([...plan.mapped].map(([k, to]) => [to, k]));
+    const dtypes = Object.fromEntries(
+      [...from].map(([to, k]) => [to, { shape: shapes[k]!, dtype: safetensorsTfDtype(fileOf.get(k)!.entry(k).dtype) }]),
+    );
+    model.loadStateDictFrom({ shapes: dtypes, read: (to) => fileOf.get(from.get(to)!)!.readTensor(from.get(to)!) });
     files.onIgnoredKeys?.(plan.ignoredKeys);
   } catch (e) {
     model.dispose();
@@ -76,4 +84,8 @@ export function loadDecoderLMSync(files: DecoderLMFiles): CausalLM {
 export async function loadDecoderLM(files: DecoderLMFiles): Promise<CausalLM> {
   await tf.ready();
   return loadDecoderLMSync(files);
+}
+
+function kindOf(v: unknown): string {
+  return v === null ? 'null' : v === undefined ? 'undefined' : Array.isArray(v) ? 'an array' : `a value of type ${typeof v}`;
 }

@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import { freeze } from '@vlm/core';
+import { freeze, skipInit } from '@vlm/core';
 import type { CausalLM } from './causal-lm';
 import { planCheckpointKeys, type CheckpointKeyOptions } from './checkpoint-keys';
 import { createDecoderLM } from './create-decoder-lm';
@@ -28,7 +28,7 @@ export function loadDecoderLMFromStateDict(
   stateDict: Record<string, tf.Tensor>,
   options: LoadDecoderLMOptions = {},
 ): CausalLM {
-  const model = createDecoderLM(config);
+  const model = skipInit(() => createDecoderLM(config));
   try {
     const shapes = Object.fromEntries(Object.entries(stateDict).map(([k, t]) => [k, t.shape]));
     const plan = planCheckpointKeys(model, shapes, options);

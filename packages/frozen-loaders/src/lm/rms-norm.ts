@@ -29,7 +29,7 @@ export class RMSNorm extends Module {
     super();
     this.dim = args.dim;
     this.eps = args.eps ?? 1e-6;
-    this.registerParameter('weight', tf.ones([this.dim]));
+    this.registerParameter('weight', { shape: [this.dim], init: () => tf.ones([this.dim]) });
   }
 
   /** `[..., dim] → [..., dim]`. */

@@ -1,8 +1,8 @@
-import { parseSafetensorsHeader, type SafetensorsHeader } from '@vlm/core';
+import { SafetensorsFile, type SafetensorsByteSource, type SafetensorsHeader } from '@vlm/core';
 import { configObject } from './config-reader';
 
-/** Bytes of one safetensors file. */
-export type WeightFileBytes = Uint8Array | ArrayBuffer;
+/** One safetensors file: its bytes, or a byte source that reads it in parts (see `readHfCheckpointDir`). */
+export type WeightFileBytes = Uint8Array | ArrayBuffer | SafetensorsByteSource;
 
 /**
  * The weight files of a checkpoint: one `model.safetensors`, a list of shards, shards by file
@@ -24,17 +24,16 @@ export type WeightFiles =
 export interface CheckedShard {
   /** File name: as given or as the index names it; `model.safetensors` or `shard <i>` for unnamed files. */
   name: string;
-  /** The whole file's bytes (header and tensor data). */
-  bytes: Uint8Array;
+  /** The file, opened by its header: read each tensor with `file.readTensor(key)`. */
+  file: SafetensorsFile;
   /** The parsed safetensors header: each tensor's dtype, shape and data offsets, plus `__metadata__`. */
   header: SafetensorsHeader;
 }
 
 const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, U8: 1, BOOL: 1 };
 
-function toBytes(b: WeightFileBytes): Uint8Array {
-  return b instanceof Uint8Array ? b : new Uint8Array(b);
-}
+const isBytes = (b: unknown): b is WeightFileBytes =>
+  b instanceof Uint8Array || b instanceof ArrayBuffer || (typeof b === 'object' && b !== null && typeof (b as SafetensorsByteSource).readInto === 'function');
 
 /**
  * Validates the weight files of a (possibly sharded) checkpoint without reading tensor data:
@@ -55,25 +54,28 @@ function toBytes(b: WeightFileBytes): Uint8Array {
 export function checkShards(files: WeightFiles, index?: unknown): CheckedShard[] {
   let weights = files as WeightFileBytes | WeightFileBytes[] | Record<string, WeightFileBytes>;
   const bundled = files as { index?: unknown; shards?: unknown };
-  if (!(files instanceof Uint8Array) && !(files instanceof ArrayBuffer) && !Array.isArray(files) && isShardRecord(bundled.shards)) {
+  if (!isBytes(files) && !Array.isArray(files) && isShardRecord(bundled.shards)) {
     weights = bundled.shards;
     index = index ?? bundled.index;
   }
   const weightMap = index === undefined ? undefined : readWeightMap(index);
-  let named: Array<[string, Uint8Array]>;
-  if (weights instanceof Uint8Array || weights instanceof ArrayBuffer) {
-    named = [['model.safetensors', toBytes(weights)]];
+  let named: Array<[string, WeightFileBytes]>;
+  if (isBytes(weights)) {
+    named = [['model.safetensors', weights]];
   } else if (Array.isArray(weights)) {
     const names = weightMap ? [...new Set(Object.values(weightMap.map))].sort() : weights.map((_, i) => (weights.length === 1 ? 'model.safetensors' : `shard ${i}`));
     if (weightMap && names.length !== weights.length) {
       throw new Error(`model.safetensors.index.json names ${names.length} shard(s) (${names.join(', ')}), but ${weights.length} weight file(s) were given`);
     }
-    named = weights.map((w, i) => [names[i]!, toBytes(w)]);
+    named = weights.map((w, i) => [names[i]!, w]);
   } else {
-    named = Object.entries(weights).map(([n, w]) => [n, toBytes(w)]);
+    named = Object.entries(weights);
   }
   if (named.length === 0) throw new Error('no weight files given');
-  const shards = named.map(([name, bytes]) => ({ name, bytes, header: parseSafetensorsHeader(bytes, { source: name }) }));
+  const shards = named.map(([name, bytes]) => {
+    const file = SafetensorsFile.open(bytes, { source: name });
+    return { name, file, header: file.header };
+  });
 
   const problems: string[] = [];
   const seen = new Map<string, string>();
@@ -110,7 +112,7 @@ export function checkShards(files: WeightFiles, index?: unknown): CheckedShard[]
 }
 
 function isShardRecord(v: unknown): v is Record<string, WeightFileBytes> {
-  return typeof v === 'object' && v !== null && !(v instanceof Uint8Array) && !(v instanceof ArrayBuffer) && !Array.isArray(v);
+  return typeof v === 'object' && v !== null && !isBytes(v) && !Array.isArray(v);
 }
 
 function readWeightMap(index: unknown): { map: Record<string, string>; totalSize?: number } {

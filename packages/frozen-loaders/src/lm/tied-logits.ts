@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { matMulTransposedB } from '@vlm/core';
 
 /**
- * Logits of a head tied to an embedding table: `hidden · tableᵀ`.
+ * Logits of a head tied to an embedding table: `hidden · tableᵀ`, without a transpose flag
+ * on stock wasm and without a second copy of the table (see core's `matMulTransposedB`).
  *
  * @param hidden `[..., D]`
  * @param table `[vocab, D]`
@@ -16,6 +18,6 @@ export function tiedLogits(hidden: tf.Tensor, table: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const [vocab, d] = table.shape as [number, number];
     const lead = hidden.shape.slice(0, -1);
-    return tf.reshape(tf.matMul(tf.reshape(hidden, [-1, d]), table as tf.Tensor2D, false, true), [...lead, vocab]);
+    return tf.reshape(matMulTransposedB(tf.reshape(hidden, [-1, d]), table), [...lead, vocab]);
   });
 }

@@ -26,6 +26,6 @@ export async function decodeImage(bytes: Uint8Array | ArrayBuffer): Promise<RawI
     const jpg = jpeg.decode(u8, { useTArray: true, formatAsRGBA: true });
     return { data: jpg.data, width: jpg.width, height: jpg.height, channels: 4 };
   } catch (e) {
-    throw new Error(`decodeImage: could not decode the ${format.toUpperCase()} image: ${(e as Error).message}`);
+    throw new Error(`decodeImage: expected a valid ${format.toUpperCase()} image, got one that could not be decoded: ${String((e as Error).message).slice(0, 300)}`);
   }
 }

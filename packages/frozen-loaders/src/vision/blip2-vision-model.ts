@@ -35,21 +35,21 @@ class Blip2VisionEmbeddings extends Module {
     super();
     const d = cfg.hiddenSize;
     const n = (cfg.imageSize / cfg.patchSize) ** 2;
-    this.registerParameter('class_embedding', normal([1, 1, d]));
+    this.registerParameter('class_embedding', { shape: [1, 1, d], init: () => normal([1, 1, d]) });
     this.patchEmbedding = this.registerModule('patch_embedding', new PatchEmbedding({ inChannels: 3, embedDim: d, patchSize: cfg.patchSize, bias: true }));
-    this.registerParameter('position_embedding', normal([1, n + 1, d]));
+    this.registerParameter('position_embedding', { shape: [1, n + 1, d], init: () => normal([1, n + 1, d]) });
   }
 
   forward(x: tf.Tensor4D): tf.Tensor3D {
     return tf.tidy(() => {
       const patches = this.patchEmbedding.forward(x);
-      const [b, n, d] = patches.shape;
+      const [b, n] = patches.shape;
       const pos = this.parameter('position_embedding');
       if (n + 1 !== pos.shape[1]) {
         const g = Math.sqrt(pos.shape[1]! - 1) * this.cfg.patchSize;
         throw new Error(`BLIP-2 vision: expected ${g}×${g} images (${pos.shape[1]! - 1} patches), got ${x.shape[1]}×${x.shape[2]} (${n} patches)`);
       }
-      const cls = tf.broadcastTo(this.parameter('class_embedding'), [b, 1, d]);
+      const cls = tf.tile(this.parameter('class_embedding'), [b, 1, 1]); // (broadcastTo keeps 1 row for b = 0)
       return tf.add(tf.concat([cls, patches], 1), pos) as tf.Tensor3D;
     });
   }

@@ -1,9 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { freeze, parseSafetensorsHeader, readSafetensors, type Module, type StateDict } from '@vlm/core';
+import { checkBackendMemory, freeze, SafetensorsFile, safetensorsTfDtype, skipInit, type Module, type SafetensorsByteSource, type StateDict } from '@vlm/core';
 import { parseConfigJson } from './hf-config';
 
-/** The bytes of one `.safetensors` file. */
-export type SafetensorsBytes = Uint8Array | ArrayBuffer;
+/**
+ * One `.safetensors` file: its bytes, or a byte source that reads it in parts (as
+ * {@link readHfCheckpointDir} makes for files of any size: only the header and the tensors
+ * that are asked for are read).
+ */
+export type SafetensorsBytes = Uint8Array | ArrayBuffer | SafetensorsByteSource;
 
 /** A sharded Hugging Face checkpoint: `model.safetensors.index.json` and its shard files. */
 export interface ShardedSafetensors {
@@ -42,6 +46,58 @@ export interface ReadCheckpointOptions {
 const isSharded = (w: CheckpointWeights): w is ShardedSafetensors =>
   !(w instanceof Uint8Array) && !(w instanceof ArrayBuffer) && typeof w === 'object' && w !== null && 'shards' in w;
 
+const byteLength = (b: SafetensorsBytes): number => (b as { byteLength?: unknown }).byteLength as number;
+
+/** Opens one file (header only), naming it and its size when it is truncated or corrupt. */
+function openFile(bytes: SafetensorsBytes, source: string): SafetensorsFile {
+  try {
+    return SafetensorsFile.open(bytes, { source });
+  } catch (e) {
+    throw new Error(`Could not read '${source}' (${byteLength(bytes)} bytes; truncated or corrupt?): ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The files of a checkpoint opened by header, and which file holds each tensor key that passes
+ * `filter`: no tensor data is read. Errors as {@link readCheckpointWeights} lists them.
+ */
+function openCheckpoint(weights: CheckpointWeights, options: ReadCheckpointOptions = {}): Map<string, SafetensorsFile> {
+  const filter = options.filter ?? (() => true);
+  const where = new Map<string, SafetensorsFile>();
+  if (!isSharded(weights)) {
+    const file = openFile(weights, options.source ?? 'model.safetensors');
+    for (const k of file.names()) if (filter(k)) where.set(k, file);
+    return where;
+  }
+  const indexName = 'model.safetensors.index.json';
+  const index = parseConfigJson(weights.index as string | Record<string, unknown>, indexName);
+  const map = index.weight_map;
+  if (typeof map !== 'object' || map === null || Array.isArray(map) || !Object.values(map).every((v) => typeof v === 'string')) {
+    throw new Error(`${indexName}: expected "weight_map": { "<tensor key>": "<shard file name>" }, got ${JSON.stringify(map)?.slice(0, 80)}`);
+  }
+  const byShard = new Map<string, string[]>();
+  for (const [key, shard] of Object.entries(map as Record<string, string>)) {
+    if (!filter(key)) continue;
+    byShard.set(shard, [...(byShard.get(shard) ?? []), key]);
+  }
+  const absent = [...byShard.keys()].filter((s) => !Object.prototype.hasOwnProperty.call(weights.shards, s));
+  if (absent.length) {
+    throw new Error(
+      `${indexName} names shard file(s) that were not provided: ${absent.join(', ')} (provided: ${Object.keys(weights.shards).join(', ') || 'none'})`,
+    );
+  }
+  for (const [shard, keys] of byShard) {
+    const file = openFile(weights.shards[shard]!, shard);
+    const lacking = keys.filter((k) => !Object.prototype.hasOwnProperty.call(file.header.entries, k));
+    if (lacking.length) {
+      const list = lacking.slice(0, 10).join(', ') + (lacking.length > 10 ? `, … (${lacking.length} in all)` : '');
+      throw new Error(`${indexName} puts tensor(s) in '${shard}' that the shard does not contain (wrong or truncated shard?): ${list}`);
+    }
+    for (const k of keys) where.set(k, file);
+  }
+  return where;
+}
+
 /**
  * Reads the tensors of a checkpoint (one safetensors file or a sharded set) into new float32 /
  * int32 tensors, in PyTorch layout under their file keys; F16 and BF16 are upcast exactly. The
@@ -57,78 +113,15 @@ const isSharded = (w: CheckpointWeights): w is ShardedSafetensors =>
  * ```
  */
 export function readCheckpointWeights(weights: CheckpointWeights, options: ReadCheckpointOptions = {}): StateDict {
-  const filter = options.filter ?? (() => true);
-  if (!isSharded(weights)) return readSelected(weights, options.source ?? 'model.safetensors', filter);
-
-  const indexName = 'model.safetensors.index.json';
-  const index = parseConfigJson(weights.index as string | Record<string, unknown>, indexName);
-  const map = index.weight_map;
-  if (typeof map !== 'object' || map === null || Array.isArray(map) || !Object.values(map).every((v) => typeof v === 'string')) {
-    throw new Error(`${indexName}: expected "weight_map": { "<tensor key>": "<shard file name>" }, got ${JSON.stringify(map)?.slice(0, 80)}`);
-  }
-  const byShard = new Map<string, string[]>();
-  for (const [key, shard] of Object.entries(map as Record<string, string>)) {
-    if (!filter(key)) continue;
-    byShard.set(shard, [...(byShard.get(shard) ?? []), key]);
-  }
-  const absent = [...byShard.keys()].filter((s) => !(s in weights.shards));
-  if (absent.length) {
-    throw new Error(
-      `${indexName} names shard file(s) that were not provided: ${absent.join(', ')} (provided: ${Object.keys(weights.shards).join(', ') || 'none'})`,
-    );
-  }
+  const where = openCheckpoint(weights, options);
   const out: StateDict = {};
   try {
-    for (const [shard, keys] of byShard) {
-      const wanted = new Set(keys);
-      const part = readSelected(weights.shards[shard]!, shard, (k) => wanted.has(k));
-      const lacking = keys.filter((k) => !(k in part));
-      if (lacking.length) {
-        tf.dispose(Object.values(part));
-        const list = lacking.slice(0, 10).join(', ') + (lacking.length > 10 ? `, … (${lacking.length} in all)` : '');
-        throw new Error(`${indexName} puts tensor(s) in '${shard}' that the shard does not contain (wrong or truncated shard?): ${list}`);
-      }
-      Object.assign(out, part);
-    }
+    for (const [key, file] of where) out[key] = file.readTensor(key);
   } catch (e) {
     tf.dispose(Object.values(out));
     throw e;
   }
   return out;
-}
-
-/** Reads the tensors of one safetensors file that pass `filter`, decoding nothing else. */
-function readSelected(bytes: SafetensorsBytes, source: string, filter: (key: string) => boolean): StateDict {
-  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-  let header: ReturnType<typeof parseSafetensorsHeader>;
-  try {
-    header = parseSafetensorsHeader(u8, { source });
-  } catch (e) {
-    throw new Error(`Could not read '${source}' (${u8.length} bytes; truncated or corrupt?): ${(e as Error).message}`);
-  }
-  const keys = Object.keys(header.entries).filter(filter);
-  if (keys.length === Object.keys(header.entries).length) return readSafetensors(u8, { source }).tensors;
-  // Re-pack the selected tensors as a small safetensors file, so that the core reader decodes
-  // (and upcasts) only what is needed.
-  const parts: string[] = [];
-  let size = 0;
-  for (const k of keys) {
-    const e = header.entries[k]!;
-    const n = e.dataOffsets[1] - e.dataOffsets[0];
-    parts.push(`${JSON.stringify(k)}:${JSON.stringify({ dtype: e.dtype, shape: e.shape, data_offsets: [size, size + n] })}`);
-    size += n;
-  }
-  const json = new TextEncoder().encode(`{${parts.join(',')}}`);
-  const packed = new Uint8Array(8 + json.length + size);
-  new DataView(packed.buffer).setBigUint64(0, BigInt(json.length), true);
-  packed.set(json, 8);
-  let at = 8 + json.length;
-  for (const k of keys) {
-    const [b, e] = header.entries[k]!.dataOffsets;
-    packed.set(u8.subarray(header.dataStart + b, header.dataStart + e), at);
-    at += e - b;
-  }
-  return readSafetensors(packed, { source }).tensors;
 }
 
 /** Options of {@link loadFrozenWeights}. */
@@ -141,8 +134,14 @@ export interface LoadFrozenWeightsOptions {
    */
   ignore?: ReadonlyArray<string | RegExp>;
   /**
+   * Renames a key (after prefix stripping) to the module's name for it, e.g. to accept the
+   * layout of another `transformers` version. Default: unchanged.
+   */
+  rename?: (key: string) => string;
+  /**
    * Renames or converts tensors (after prefix stripping) before the strict load, e.g. LAVIS's
    * separate `q_bias` / `v_bias` into HF's fused `qkv.bias`. Must dispose what it replaces.
+   * With it the selected tensors are read together; without it, one at a time.
    */
   remap?: (dict: StateDict) => StateDict;
   /** How errors name the loader, e.g. `'loadClipVisionModel'`. */
@@ -150,11 +149,13 @@ export interface LoadFrozenWeightsOptions {
 }
 
 /**
- * Reads the weights under `prefix` from a checkpoint, builds the module with `create` and loads
- * them with PyTorch's strict semantics (one error lists every missing key, unexpected key and
- * shape mismatch; keys outside the prefix are not read), then freezes the module. The checkpoint
- * is read first, so a truncated or corrupt file fails before any (large) module is allocated.
- * The read tensors are disposed; on error the module is too.
+ * Reads the weights under `prefix` from a checkpoint and loads them, with PyTorch's strict
+ * semantics (one error lists every missing key, unexpected key and shape mismatch; keys outside
+ * the prefix are not read), into the module that `create` builds without initialisation
+ * (`skipInit`: the weights come from the checkpoint), then freezes it. Headers are read and
+ * checked against the module's shapes before any tensor is decoded; then tensors are read one
+ * at a time, each straight into the module (peak memory: the model plus one tensor). On error
+ * the module is disposed.
  *
  * @example
  * ```ts
@@ -165,14 +166,29 @@ export interface LoadFrozenWeightsOptions {
 export function loadFrozenWeights<M extends Module>(create: () => M, weights: CheckpointWeights, options: LoadFrozenWeightsOptions): M {
   const prefix = options.prefix ?? '';
   const ignore = options.ignore ?? [];
+  const rename = options.rename ?? ((k: string) => k);
   const skip = (k: string) => ignore.some((p) => (typeof p === 'string' ? p === k : p.test(k)));
-  const raw = readCheckpointWeights(weights, { filter: (k) => k.startsWith(prefix) && !skip(k.slice(prefix.length)) });
-  let dict: StateDict = Object.fromEntries(Object.entries(raw).map(([k, t]) => [k.slice(prefix.length), t]));
+  const where = openCheckpoint(weights, { filter: (k) => k.startsWith(prefix) && !skip(k.slice(prefix.length)) });
+  const names = new Map([...where.keys()].map((k) => [rename(k.slice(prefix.length)), k]));
   let module: M | undefined;
+  let dict: StateDict = {};
   try {
-    if (options.remap) dict = options.remap(dict);
-    module = create();
-    module.loadStateDict(dict);
+    const params = [...where].reduce((n, [k, file]) => n + file.entry(k).shape.reduce((a, d) => a * d, 1), 0);
+    checkBackendMemory(4 * params, `the tower (${(params / 1e6).toFixed(1)}M parameters as float32)`);
+    module = skipInit(create);
+    if (options.remap) {
+      for (const [name, key] of names) dict[name] = where.get(key)!.readTensor(key);
+      dict = options.remap(dict);
+      module.loadStateDict(dict);
+    } else {
+      const shapes = Object.fromEntries(
+        [...names].map(([name, key]) => {
+          const e = where.get(key)!.entry(key);
+          return [name, { shape: e.shape, dtype: safetensorsTfDtype(e.dtype) }];
+        }),
+      );
+      module.loadStateDictFrom({ shapes, read: (name) => where.get(names.get(name)!)!.readTensor(names.get(name)!) });
+    }
     return freeze(module);
   } catch (e) {
     module?.dispose();
@@ -210,10 +226,5 @@ export function checkpointKeys(weights: CheckpointWeights): string[] {
     const index = parseConfigJson(weights.index as string | Record<string, unknown>, 'model.safetensors.index.json');
     return Object.keys((index.weight_map as Record<string, string>) ?? {});
   }
-  const u8 = weights instanceof Uint8Array ? weights : new Uint8Array(weights);
-  try {
-    return Object.keys(parseSafetensorsHeader(u8, { source: 'model.safetensors' }).entries);
-  } catch (e) {
-    throw new Error(`Could not read 'model.safetensors' (${u8.length} bytes; truncated or corrupt?): ${(e as Error).message}`);
-  }
+  return openFile(weights, 'model.safetensors').names();
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Embedding, LayerNorm, Linear, Module, ModuleList, assertShape, normal, scaledDotProductAttention } from '@vlm/core';
 import { visionActivationFn } from './activations';
-import { detectPrefix, loadFrozenWeights, type HfCheckpoint } from './checkpoint';
+import { checkpointKeys, loadFrozenWeights, type HfCheckpoint } from './checkpoint';
 import { parseClipVisionConfig, type ClipVisionConfig } from './clip-vision-config';
 import { PatchEmbedding, nchwToNhwc } from './patch-embedding';
 import { clipPreprocessing, type ImagePreprocessing } from './preprocess';
@@ -34,7 +34,7 @@ class ClipVisionEmbeddings extends Module {
 
   constructor(readonly cfg: ClipVisionConfig) {
     super();
-    this.registerParameter('class_embedding', normal([cfg.hiddenSize]));
+    this.registerParameter('class_embedding', { shape: [cfg.hiddenSize], init: () => normal([cfg.hiddenSize]) });
     this.patchEmbedding = this.registerModule(
       'patch_embedding',
       new PatchEmbedding({ inChannels: cfg.numChannels, embedDim: cfg.hiddenSize, patchSize: cfg.patchSize }),
@@ -53,7 +53,7 @@ class ClipVisionEmbeddings extends Module {
         const g = Math.sqrt(table.shape[0]! - 1) * this.cfg.patchSize;
         throw new Error(`CLIP vision: expected ${g}×${g} images (${table.shape[0]! - 1} patches), got ${x.shape[1]}×${x.shape[2]} (${n} patches)`);
       }
-      const cls = tf.broadcastTo(tf.reshape(this.parameter('class_embedding'), [1, 1, d]), [b, 1, d]);
+      const cls = tf.tile(tf.reshape(this.parameter('class_embedding'), [1, 1, d]), [b, 1, 1]); // (broadcastTo keeps 1 row for b = 0)
       return tf.add(tf.concat([cls, patches], 1), table) as tf.Tensor3D;
     });
   }
@@ -230,12 +230,17 @@ export class ClipVisionModel extends Module implements VisionEncoder {
   }
 }
 
+/** Top-level modules of CLIP's vision tower, as `transformers` 5.x saves `CLIPVisionModel` (no `vision_model.` prefix). */
+const TOWER_KEY = /^(embeddings|pre_layrnorm|encoder|post_layernorm)\./;
+
 /**
  * Loads a frozen CLIP vision tower from a Hugging Face checkpoint: `config.json` plus
- * `model.safetensors` (or a sharded set), F32/F16/BF16. Reads only `vision_model.*` keys, so a
- * whole `CLIPModel` (or `CLIPVisionModelWithProjection`) checkpoint works too; the old
- * `position_ids` buffer is skipped. Missing or unexpected keys under `vision_model.` throw one
- * error that lists them; a config value it does not support throws, naming the field.
+ * `model.safetensors` (or a sharded set), F32/F16/BF16. Reads only the tower's keys, in either
+ * layout: `vision_model.*` (`transformers` 4.x `CLIPVisionModel`, and any whole `CLIPModel` or
+ * `CLIPVisionModelWithProjection` checkpoint) or without the prefix (`embeddings.*`,
+ * `encoder.*`, `pre_layrnorm.*`, `post_layernorm.*`: `CLIPVisionModel.save_pretrained` in
+ * `transformers` 5.x). The old `position_ids` buffer is skipped. Missing or unexpected keys
+ * throw one error that lists them; a config value it does not support throws, naming the field.
  *
  * @example
  * ```ts
@@ -245,14 +250,18 @@ export class ClipVisionModel extends Module implements VisionEncoder {
  */
 export function loadClipVisionModel(checkpoint: HfCheckpoint, tokens: ClipVisionEncoderOptions = {}): ClipVisionModel {
   const cfg = parseClipVisionConfig(checkpoint.config);
-  if (detectPrefix(checkpoint.weights, ['vision_model.']) === '') {
-    throw new Error("loadClipVisionModel: the checkpoint has no 'vision_model.*' keys (is it a CLIP vision checkpoint?)");
+  const keys = checkpointKeys(checkpoint.weights);
+  const prefixed = keys.some((k) => k.startsWith('vision_model.'));
+  if (!prefixed && !keys.some((k) => TOWER_KEY.test(k))) {
+    throw new Error(
+      "loadClipVisionModel: expected a CLIP vision checkpoint ('vision_model.*' keys from transformers 4.x, or 'embeddings.*'/'encoder.*' keys from a transformers 5.x CLIPVisionModel), got one with neither",
+    );
   }
-  // The root module's own keys start with 'vision_model.', so load from the root (prefix kept)
-  // and skip every key outside it.
+  // The root module's own keys start with 'vision_model.'; a 5.x checkpoint's keys get it added.
   return loadFrozenWeights(() => new ClipVisionModel(cfg, tokens), checkpoint.weights, {
     prefix: '',
-    ignore: [/^(?!vision_model\.)/, 'vision_model.embeddings.position_ids'],
+    ignore: prefixed ? [/^(?!vision_model\.)/, 'vision_model.embeddings.position_ids'] : [/^(?!(embeddings|pre_layrnorm|encoder|post_layernorm)\.)/, 'embeddings.position_ids'],
+    rename: prefixed ? undefined : (k) => `vision_model.${k}`,
     what: 'loadClipVisionModel',
   });
 }

@@ -56,7 +56,7 @@ export async function decodeImage(bytes: Uint8Array | ArrayBuffer): Promise<RawI
   try {
     bitmap = await g.createImageBitmap(new Blob([u8 as BlobPart], { type: `image/${format}` }));
   } catch (e) {
-    throw new Error(`decodeImage: could not decode the ${format.toUpperCase()} image: ${(e as Error).message}`);
+    throw new Error(`decodeImage: expected a valid ${format.toUpperCase()} image, got one that could not be decoded: ${String((e as Error).message).slice(0, 300)}`);
   }
   try {
     return readImageSource(bitmap);
@@ -74,7 +74,7 @@ export function requireImageFormat(bytes: Uint8Array): EncodedImageFormat {
   const format = sniffImageFormat(bytes);
   if (!format) {
     const head = Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
-    throw new Error(`decodeImage: not a PNG or JPEG file (first bytes: ${head || 'none'})`);
+    throw new Error(`decodeImage: expected a PNG or JPEG file, got one that is not (first bytes: ${head || 'none'})`);
   }
   return format;
 }

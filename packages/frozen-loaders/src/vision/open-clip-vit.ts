@@ -94,8 +94,8 @@ export class OpenClipVisionTransformer extends Module implements VisionEncoder {
     this.config = config;
     const w = config.width;
     const n = (config.imageSize / config.patchSize) ** 2;
-    this.registerParameter('class_embedding', normal([w], w ** -0.5));
-    this.registerParameter('positional_embedding', normal([n + 1, w], w ** -0.5));
+    this.registerParameter('class_embedding', { shape: [w], init: () => normal([w], w ** -0.5) });
+    this.registerParameter('positional_embedding', { shape: [n + 1, w], init: () => normal([n + 1, w], w ** -0.5) });
     this.conv1 = this.registerModule('conv1', new PatchEmbedding({ inChannels: 3, embedDim: w, patchSize: config.patchSize }));
     this.lnPre = config.noLnPre ? null : this.registerModule('ln_pre', new LayerNorm({ dim: w, eps: config.layerNormEps }));
     this.transformer = this.registerModule('transformer', new Transformer(config));
@@ -129,7 +129,7 @@ export class OpenClipVisionTransformer extends Module implements VisionEncoder {
       if (n + 1 !== pos.shape[0]) {
         throw new Error(`open_clip ViT: expected ${this.config.imageSize}×${this.config.imageSize} images, got ${pixelValues.shape[2]}×${pixelValues.shape[3]}`);
       }
-      const cls = tf.broadcastTo(tf.reshape(this.parameter('class_embedding'), [1, 1, w]), [b, 1, w]);
+      const cls = tf.tile(tf.reshape(this.parameter('class_embedding'), [1, 1, w]), [b, 1, 1]); // (broadcastTo keeps 1 row for b = 0)
       let x = tf.add(tf.concat([cls, patches], 1), pos) as tf.Tensor3D;
       if (this.lnPre) x = this.lnPre.forward(x) as tf.Tensor3D;
       for (const block of this.transformer.resblocks) x = block.forward(x);

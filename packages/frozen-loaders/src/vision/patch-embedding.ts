@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, assertShape } from '@vlm/core';
+import { Module, assertDtype, assertShape } from '@vlm/core';
 
 /** Constructor arguments of {@link PatchEmbedding}. */
 export interface PatchEmbeddingArgs {
@@ -43,8 +43,9 @@ export class PatchEmbedding extends Module {
     this.hasBias = args.bias ?? false;
     const fanIn = args.inChannels * args.patchSize * args.patchSize;
     const bound = 1 / Math.sqrt(fanIn);
-    this.registerParameter('weight', tf.randomUniform([args.embedDim, args.inChannels, args.patchSize, args.patchSize], -bound, bound));
-    if (this.hasBias) this.registerParameter('bias', tf.randomUniform([args.embedDim], -bound, bound));
+    const shape = [args.embedDim, args.inChannels, args.patchSize, args.patchSize];
+    this.registerParameter('weight', { shape, init: () => tf.randomUniform(shape, -bound, bound) });
+    if (this.hasBias) this.registerParameter('bias', { shape: [args.embedDim], init: () => tf.randomUniform([args.embedDim], -bound, bound) });
   }
 
   /** `[b, H, W, C]` (NHWC) → `[b, (H/P)·(W/P), D]`. H and W must be multiples of P. */
@@ -72,5 +73,6 @@ export class PatchEmbedding extends Module {
  */
 export function nchwToNhwc(x: tf.Tensor): tf.Tensor4D {
   assertShape(x, [null, null, null, null], 'pixel_values (NCHW)', ['batch', 'channels', 'height', 'width']);
+  assertDtype(x, ['float32'], 'pixel_values (NCHW)');
   return tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D;
 }

@@ -198,7 +198,7 @@ export function imageToTensor(image: ImageInput): tf.Tensor3D {
  * ```
  */
 export function preprocessImages(images: readonly ImageInput[], p: ImagePreprocessing): tf.Tensor4D {
-  if (images.length === 0) throw new Error('preprocessImages: no images');
+  if (images.length === 0) throw new Error('preprocessImages: expected at least one image, got none');
   return tf.tidy(() => {
     const each = images.map((img) => preprocessOne(imageToTensor(img), p));
     const sizes = new Set(each.map((t) => t.shape.join('×')));

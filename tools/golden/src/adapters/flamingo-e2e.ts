@@ -118,6 +118,7 @@ const openFlamingo: GoldenAdapter = (c) => {
       prompt: langX,
       attentionMask,
       maxNewTokens: s.case?.generation?.max_new_tokens ?? tensorOf(c, 'output.generated_ids').shape[1]! - tText,
+      suppressMediaToken: false, // OpenFlamingo's generate can choose <image>; the reference logits are unmasked
     });
     result['output.generated_ids'] = gen.sequences;
     result['output.step_logits'] = gen.stepLogits;

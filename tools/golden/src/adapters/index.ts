@@ -6,6 +6,7 @@ import { visionAdapters } from './vision';
 import { lmAdapters } from './lm';
 import { flamingoE2eAdapters } from './flamingo-e2e';
 import { blip2E2eAdapters } from './blip2-e2e';
+import { trainAdapters } from './train';
 
 /**
  * Which adapter runs a case, by the module name in its sidecar (`module`, or `case.hf_class`
@@ -20,4 +21,5 @@ export const adapters: Record<string, GoldenAdapter> = {
   ...lmAdapters,
   ...flamingoE2eAdapters,
   ...blip2E2eAdapters,
+  ...trainAdapters,
 };

@@ -8,9 +8,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadTokenizer, type LMTokenizer } from '@vlm/frozen-loaders';
 import { readHfCheckpointDir } from '@vlm/frozen-loaders/node';
-import { Blip2 } from './blip2';
-import type { BridgeKind, SavedBridge } from './bridge-checkpoint';
-import { Flamingo } from './flamingo';
+import { Blip2 } from '../blip2';
+import type { BridgeKind, SavedBridge } from '../bridge-checkpoint';
+import { Flamingo } from '../flamingo';
 
 async function tokenizerIn(dir: string, addSpecialTokens?: string[]): Promise<LMTokenizer | undefined> {
   const path = join(dir, 'tokenizer.json');

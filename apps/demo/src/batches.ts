@@ -1,0 +1,77 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { IGNORE_INDEX } from '@vlm/core';
+import type { LMTokenizer } from '@vlm/frozen-loaders';
+import type { SoftPromptModel } from '@vlm/pipelines';
+import type { Dataset } from '@vlm/train';
+import { worldRandom, shuffled } from '@vlm/shapeworld';
+import { gatherTokens, type Example } from './world-data';
+
+/** An example as token ids: the prompt (with BOS) and then the target and `<|endofchunk|>`. */
+export interface Tokenized {
+  ids: number[];
+  /** Tokens of the prompt part (BOS and `<image>` markers included). */
+  promptLength: number;
+  images: number[];
+}
+
+export function tokenize(tok: LMTokenizer, ex: Example): Tokenized {
+  const prompt = tok.encode(ex.prompt);
+  const target = tok.encode(`${ex.target} <|endofchunk|>`, { addSpecialTokens: false });
+  return { ids: [...prompt, ...target], promptLength: prompt.length, images: ex.images };
+}
+
+/** Examples grouped by their number of images and cut into batches (seeded), so a batch has one image count. */
+export function batchUnits(examples: readonly Tokenized[], batchSize: number, seed: number): Tokenized[][] {
+  const groups = new Map<number, Tokenized[]>();
+  for (const ex of examples) groups.set(ex.images.length, [...(groups.get(ex.images.length) ?? []), ex]);
+  const units: Tokenized[][] = [];
+  for (const [k, group] of [...groups.entries()].sort(([a], [b]) => a - b)) {
+    const order = shuffled(worldRandom(seed + k), group);
+    for (let i = 0; i < order.length; i += batchSize) units.push(order.slice(i, i + batchSize));
+  }
+  return units;
+}
+
+const padRight = (rows: number[][], value: number) => {
+  const width = Math.max(...rows.map((r) => r.length));
+  return rows.map((r) => [...r, ...new Array<number>(width - r.length).fill(value)]);
+};
+
+/** A Flamingo batch: ids (right-padded), mask, labels (-100 on prompt and padding), vision tokens `[b, K, n, d]`. */
+export type FlamingoBatch = { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D; labels: tf.Tensor2D; visionTokens: tf.Tensor4D };
+
+export function flamingoBatch(unit: Tokenized[], features: tf.Tensor3D, padId: number): FlamingoBatch {
+  const ids = padRight(unit.map((u) => u.ids), padId);
+  const mask = unit.map((u) => ids[0]!.map((_, t) => (t < u.ids.length ? 1 : 0)));
+  const labels = unit.map((u, r) => ids[r]!.map((v, t) => (t < u.promptLength || t >= u.ids.length ? IGNORE_INDEX : v)));
+  return {
+    inputIds: tf.tensor2d(ids, undefined, 'int32'),
+    attentionMask: tf.tensor2d(mask, undefined, 'int32'),
+    labels: tf.tensor2d(labels, undefined, 'int32'),
+    visionTokens: gatherTokens(features, unit.map((u) => u.images)),
+  };
+}
+
+/** A soft-prompt batch: ids with `numVisualTokens` placeholders per image, mask, per-row prompt length, vision tokens. */
+export type SoftPromptBatch = { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D; visionTokens: tf.Tensor4D; promptLength: number[] };
+
+export function softPromptBatch(model: SoftPromptModel, unit: Tokenized[], features: tf.Tensor3D, padId: number, imageId: number): SoftPromptBatch {
+  const k = unit[0]!.images.length;
+  const expanded = model.expandImageTokens(unit.map((u) => u.ids), k);
+  const ids = padRight(expanded, padId);
+  const mask = expanded.map((row) => ids[0]!.map((_, t) => (t < row.length ? 1 : 0)));
+  // buildLmInputs counts the prompt in real text tokens that are not placeholders
+  const promptLength = unit.map((u) => u.ids.slice(0, u.promptLength).filter((v) => v !== imageId).length);
+  return {
+    inputIds: tf.tensor2d(ids, undefined, 'int32'),
+    attentionMask: tf.tensor2d(mask, undefined, 'int32'),
+    visionTokens: gatherTokens(features, unit.map((u) => u.images)),
+    promptLength,
+  };
+}
+
+/** Batch units as a @vlm/train data set (one unit per "example"; the trainer's batch size is 1). */
+export function unitDataset<B>(units: Tokenized[][], build: (unit: Tokenized[]) => B): Dataset<B> {
+  if (units.length === 0) throw new Error('no training batches');
+  return { size: units.length, batch: (indices) => build(units[indices[0]!]!) };
+}

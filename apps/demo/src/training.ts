@@ -1,0 +1,95 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Module } from '@vlm/core';
+import { AdamW, Trainer, cosineScheduleWithWarmup, isNoWeightDecayParameter, namedParameters, paramGroups, type Dataset } from '@vlm/train';
+import { FileCheckpointStore, JsonlMetricsLog, ProgressBar } from '@vlm/train/node';
+
+/** One recorded training step (from the metrics log, so a resumed run has its whole history). */
+export interface LoggedStep {
+  step: number;
+  loss: number;
+  [tracked: string]: number;
+}
+
+export interface TrainRun {
+  name: string;
+  steps: LoggedStep[];
+  seconds: number;
+  parameters: number;
+  resumedFrom: number | null;
+}
+
+export interface TrainSettings {
+  out: string;
+  seed: number;
+  resume: boolean;
+  checkpointEvery: number;
+  lr: number;
+  log: (s: string) => void;
+}
+
+/**
+ * Trains the parameters of `modules` (the bridge; frozen parts are never passed) with
+ * @vlm/train: AdamW with OpenFlamingo's weight-decay groups (gates at 10× the lr), warmup + cosine, clipping at 1,
+ * checkpoints in `out/checkpoints/<name>` (`--resume` continues from the latest), a JSON-lines
+ * metrics log `out/metrics/<name>.jsonl`, and a progress bar.
+ */
+export async function trainBridge<B extends tf.TensorContainer>(
+  name: string,
+  modules: Module | Record<string, Module>,
+  data: Dataset<B>,
+  loss: (batch: B) => tf.Scalar,
+  steps: number,
+  settings: TrainSettings,
+  track?: () => Record<string, number>,
+): Promise<TrainRun> {
+  const checkpointDir = join(settings.out, 'checkpoints', name);
+  const metricsPath = join(settings.out, 'metrics', `${name}.jsonl`);
+  if (!settings.resume) {
+    rmSync(checkpointDir, { recursive: true, force: true });
+    rmSync(metricsPath, { force: true });
+  }
+  const params = namedParameters(modules);
+  // OpenFlamingo's groups (no weight decay on gates, norms, biases, embeddings); the tanh gates start at 0 and
+  // Adam moves a parameter about lr per step, so in a few hundred steps they need a larger lr to open.
+  const groups = paramGroups(params, [
+    { name: 'gates', match: /(^|\.)(attn_gate|ff_gate)$/, lr: settings.lr * 10, weightDecay: 0 },
+    { name: 'no_decay', match: isNoWeightDecayParameter, weightDecay: 0 },
+    { name: 'decay', match: () => true, weightDecay: 0.01 },
+  ]);
+  const optimizer = new AdamW(groups, { lr: settings.lr });
+  const trainer = new Trainer<B>({
+    optimizer,
+    data,
+    batchSize: 1, // one prepared batch unit per draw (see batchUnits)
+    steps,
+    loss,
+    seed: settings.seed,
+    schedule: cosineScheduleWithWarmup({ warmupSteps: Math.max(1, Math.round(steps / 10)), trainingSteps: steps }),
+    clipGradNorm: 1,
+    checkpoints: { store: new FileCheckpointStore(checkpointDir, { keepLast: 2 }), every: settings.checkpointEvery },
+    track,
+    callbacks: [new JsonlMetricsLog(metricsPath), new ProgressBar({ label: name, every: Math.max(1, Math.round(steps / 6)) })],
+  });
+  const resumedFrom = settings.resume ? await trainer.restore() : null;
+  if (resumedFrom !== null) settings.log(`  ${name}: resumed from the checkpoint of step ${resumedFrom}`);
+  const t0 = performance.now();
+  await trainer.fit();
+  const seconds = (performance.now() - t0) / 1000;
+  optimizer.dispose();
+  return { name, steps: readSteps(metricsPath), seconds, parameters: params.reduce((n, p) => n + p.variable.size, 0), resumedFrom };
+}
+
+function readSteps(path: string): LoggedStep[] {
+  if (!existsSync(path)) return [];
+  const byStep = new Map<number, LoggedStep>();
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const r = JSON.parse(line) as Record<string, unknown>;
+    if (r.type !== 'step') continue;
+    const { type: _t, epoch: _e, lr: _l, grad_norm: _g, steps_per_s: _s, ...rest } = r;
+    byStep.set(r.step as number, rest as LoggedStep); // a resumed run rewrites the steps after its checkpoint
+  }
+  return [...byStep.values()].sort((a, b) => a.step - b.step);
+}

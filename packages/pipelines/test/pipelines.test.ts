@@ -1,0 +1,228 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { manualSeed, readSafetensors, trainableVariables, type StateDict } from '@vlm/core';
+import { Blip2, Flamingo, Llava, parseOpenFlamingoConfig, probeQueries, type OpenFlamingoConfig } from '@vlm/pipelines';
+import { loadBlip2, readBridge, writeBridge } from '@vlm/pipelines/node';
+
+// Real tiny checkpoints: the repo's vendored golden cases (made with OpenFlamingo and Hugging Face transformers).
+const GOLDEN = resolve(dirname(fileURLToPath(import.meta.url)), '../../../golden');
+const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+
+function openFlamingoCase(name: string): { config: OpenFlamingoConfig; weights: StateDict; inputs: StateDict; outputs: StateDict } {
+  const s = JSON.parse(readFileSync(join(GOLDEN, `flamingo_e2e/${name}.json`), 'utf8'));
+  const { tensors } = readSafetensors(readFileSync(join(GOLDEN, `flamingo_e2e/${name}.safetensors`)));
+  const pick = (f: (k: string) => boolean) => Object.fromEntries(Object.entries(tensors).filter(([k]) => f(k)));
+  const inputs = pick((k) => k.startsWith('input.'));
+  const config = parseOpenFlamingoConfig({
+    open_clip_config: s.open_clip_config,
+    text_config: s.config,
+    perceiver_kwargs: s.perceiver_kwargs,
+    xattn_kwargs: s.xattn_kwargs,
+    cross_attn_every_n_layers: s.flamingo.cross_attn_every_n_layers,
+    media_token_id: inputs['input.media_token_id']!.dataSync()[0],
+    eoc_token_id: inputs['input.eoc_token_id']!.dataSync()[0],
+  });
+  return { config, weights: pick((k) => !k.startsWith('input.') && !k.startsWith('output.')), inputs, outputs: pick((k) => k.startsWith('output.')) };
+}
+
+describe('Flamingo (a real tiny OpenFlamingo checkpoint)', () => {
+  let c: ReturnType<typeof openFlamingoCase>;
+  let model: Flamingo;
+  beforeAll(() => {
+    c = openFlamingoCase('flamingo_e2e_n2');
+    model = Flamingo.fromOpenFlamingo({ config: c.config, weights: c.weights });
+  });
+  afterAll(() => {
+    model.dispose();
+    for (const d of [c.weights, c.inputs, c.outputs]) tf.dispose(Object.values(d));
+  });
+
+  test('forward and generate reproduce the upstream logits and greedy ids, without leaking tensors', () => {
+    const visionX = c.inputs['input.vision_x']!;
+    const langX = c.inputs['input.lang_x']!;
+    const attentionMask = c.inputs['input.attention_mask']!;
+    const before = tf.memory().numTensors;
+    const logits = tf.tidy(() => {
+      const [b, t, f, ...rest] = visionX.shape;
+      const tokens = model.encodeImages(tf.reshape(visionX, [b! * t! * f!, ...rest]));
+      const visionTokens = tf.reshape(tokens, [b!, t!, tokens.shape[1], tokens.shape[2]]);
+      // compare where attention_mask == 1 (padded positions are implementation-defined)
+      const mask = tf.expandDims(tf.cast(attentionMask, 'float32'), -1);
+      return tf.mul(tf.sub(model.forward({ inputIds: langX, attentionMask, visionTokens }).logits, c.outputs['output.logits']!), mask);
+    });
+    expect(tf.tidy(() => tf.max(tf.abs(logits)).dataSync()[0]!)).toBeLessThan(1e-4);
+    logits.dispose();
+    const gen = model.generate({ images: visionX, prompt: langX, attentionMask, maxNewTokens: c.outputs['output.generated_ids']!.shape[1]! - langX.shape[1]! });
+    expect(gen.sequences.arraySync()).toEqual(c.outputs['output.generated_ids']!.arraySync());
+    expect(gen.newTokens.length).toBe(langX.shape[0]);
+    tf.dispose([gen.sequences, gen.stepLogits]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('the bridge is the only trainable part; saveBridge → loadBridge into a fresh model gives identical logits; OpenFlamingo names', () => {
+    const names = trainableVariables(model).length;
+    expect(names).toBe(model.perceiver.parameters().length + model.lang.parameters().length);
+    expect(model.lm.parameters().every((v) => !v.trainable)).toBe(true);
+    const saved = model.saveBridge();
+    const keys = Object.keys(JSON.parse(new TextDecoder().decode(saved.weights.slice(8, 8 + Number(new DataView(saved.weights.buffer).getBigUint64(0, true))))));
+    expect(keys.some((k) => k.startsWith('perceiver.layers.0.'))).toBe(true);
+    expect(keys.some((k) => k.startsWith('lang_encoder.gated_cross_attn_layers.1.'))).toBe(true);
+    expect(saved.config.mediaTokenId).toBe(c.config.media_token_id);
+
+    manualSeed(1);
+    const fresh = new Flamingo({ vision: model.vision, lm: model.lm, bridge: saved.config });
+    const ids = c.inputs['input.lang_x']!;
+    const tokens = tf.randomNormal([ids.shape[0]!, 2, model.vision.numTokens, model.vision.tokenWidth], 0, 1, 'float32', 3);
+    const differ = tf.tidy(() => maxDiff(fresh.forward({ inputIds: ids, visionTokens: tokens }).logits, model.forward({ inputIds: ids, visionTokens: tokens }).logits));
+    expect(differ).toBeGreaterThan(1e-3); // fresh gates are 0: the fresh model is the bare LM
+    fresh.loadBridge(saved);
+    expect(tf.tidy(() => maxDiff(fresh.forward({ inputIds: ids, visionTokens: tokens }).logits, model.forward({ inputIds: ids, visionTokens: tokens }).logits))).toBe(0);
+    expect(fresh.gateValues()).toEqual(model.gateValues());
+    tokens.dispose();
+    fresh.dispose(); // not the owner of vision / lm
+    expect(model.lm.parameters()[0]!.isDisposed).toBe(false);
+    expect(() => fresh.loadBridge({ ...saved, kind: 'blip2' })).toThrow(/expected a 'flamingo' bridge, got 'blip2'/);
+  });
+
+  test('errors say what was expected', () => {
+    expect(() => parseOpenFlamingoConfig({ open_clip_config: {} })).toThrow(/missing or invalid field\(s\): text_config \(an object\), perceiver_kwargs/);
+    expect(() => new Flamingo({ vision: model.vision, lm: model.lm, bridge: { ...model.bridge, perceiver: { ...model.bridge.perceiver, dim: 7 } } })).toThrow(
+      /perceiver's dim \(7\) must equal the vision encoder's token width \(32\)/,
+    );
+    expect(() => model.generate({ images: [[]], prompt: 'x' })).toThrow(/needs a tokenizer/);
+    expect(() => model.forward({ inputIds: c.inputs['input.lang_x']! })).toThrow(/expected visionTokens/);
+  });
+});
+
+describe('Blip2 and Llava (a real tiny Blip2ForConditionalGeneration)', () => {
+  let blip2: Blip2;
+  beforeAll(async () => {
+    blip2 = await loadBlip2(join(GOLDEN, 'blip2/tiny-blip2-opt'));
+  });
+  afterAll(() => blip2.dispose());
+
+  test('interleaved images: each <image> becomes numQueryTokens placeholders; two images = two soft prompts in order', () => {
+    const id = blip2.imageTokenId!;
+    const Q = blip2.numVisualTokens;
+    expect(blip2.expandImageTokens([[5, id, 7, id, 9]], 2)).toEqual([[5, ...Array(Q).fill(id), 7, ...Array(Q).fill(id), 9]]);
+    expect(blip2.expandImageTokens([[5, 7]], 2)[0]!.slice(0, 2 * Q)).toEqual(Array(2 * Q).fill(id));
+    expect(() => blip2.expandImageTokens([[5, id]], 2)).toThrow(/1 <image> marker\(s\) for 2 image\(s\)/);
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const tokens = tf.randomNormal([1, 2, blip2.vision.numTokens, blip2.vision.tokenWidth], 0, 1, 'float32', 5);
+      const ids = tf.tensor2d(blip2.expandImageTokens([[2, id, 7, id, 9]], 2), undefined, 'int32');
+      const { inputsEmbeds, labels } = blip2.lmInputs({ visionTokens: tokens, inputIds: ids });
+      const first = blip2.softPrompt(tf.slice(tokens, [0, 0, 0, 0], [1, 1, -1, -1]).squeeze([1]));
+      const second = blip2.softPrompt(tf.slice(tokens, [0, 1, 0, 0], [1, 1, -1, -1]).squeeze([1]));
+      expect(maxDiff(tf.slice(inputsEmbeds, [0, 1, 0], [1, Q, -1]), first)).toBe(0);
+      expect(maxDiff(tf.slice(inputsEmbeds, [0, 2 + Q, 0], [1, Q, -1]), second)).toBe(0);
+      expect((labels.arraySync() as number[][])[0]!.filter((v) => v === -100).length).toBe(2 * Q);
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('Blip2 bridge save/load round trip under Hugging Face names; stage-1 heads give losses and retrieval recall', async () => {
+    const saved = blip2.saveBridge();
+    const dir = mkdtempSync(join(tmpdir(), 'vlm-pipelines-'));
+    await writeBridge(dir, saved);
+    const back = await readBridge(dir, 'blip2');
+    const { tensors } = readSafetensors(back.weights);
+    expect(Object.keys(tensors)).toContain('query_tokens');
+    expect(Object.keys(tensors)).toContain('language_projection.weight');
+    tf.dispose(Object.values(tensors));
+    const cfg = back.config as { qformer: object };
+    manualSeed(2);
+    const fresh = new Blip2({ vision: blip2.vision, lm: blip2.lm, qformer: cfg.qformer, imageTokenId: blip2.imageTokenId });
+    fresh.loadBridge(back);
+    const tokens = tf.randomNormal([2, blip2.vision.numTokens, blip2.vision.tokenWidth], 0, 1, 'float32', 9);
+    expect(tf.tidy(() => maxDiff(fresh.softPrompt(tokens), blip2.softPrompt(tokens)))).toBe(0);
+    fresh.dispose();
+    await expect(readBridge(dir, 'flamingo')).rejects.toThrow(/no .*flamingo\.safetensors/);
+
+    const { llmHiddenSize, encoderHiddenSize } = blip2.qformer.args;
+    manualSeed(4);
+    const staged = new Blip2({
+      vision: blip2.vision,
+      lm: blip2.lm,
+      imageTokenId: blip2.imageTokenId,
+      qformer: { hiddenSize: 16, numHiddenLayers: 1, numAttentionHeads: 2, intermediateSize: 32, encoderHiddenSize, numQueryTokens: 4, llmHiddenSize, vocabSize: 30, maxPositionEmbeddings: 8 },
+      stage1: { embedDim: 8 },
+    });
+    const text = tf.tensor2d([[1, 5, 6, 0], [1, 7, 8, 9]], undefined, 'int32');
+    const losses = staged.stage1Losses({ visionTokens: tokens, inputIds: text, attentionMask: tf.tensor2d([[1, 1, 1, 0], [1, 1, 1, 1]], undefined, 'int32') });
+    for (const l of [losses.itc, losses.itm, losses.itg]) expect(Number.isFinite(l.dataSync()[0])).toBe(true);
+    tf.dispose(Object.values(losses));
+    const r = staged.retrieval({ visionTokens: tokens, inputIds: text });
+    for (const v of [r.i2t_r1, r.t2i_r1]) expect([0, 0.5, 1]).toContain(v);
+    const savedStaged = staged.saveBridge();
+    const stagedTensors = readSafetensors(savedStaged.weights).tensors;
+    expect(Object.keys(stagedTensors)).toEqual(expect.arrayContaining(['vision_proj.weight', 'text_proj.weight', 'itm_head.weight', 'temp', 'embeddings.word_embeddings.weight']));
+    tf.dispose(Object.values(stagedTensors));
+    staged.loadBridge(savedStaged);
+    staged.dispose();
+    tf.dispose([tokens, text]);
+    expect(() => new Blip2({ vision: blip2.vision, lm: blip2.lm, qformer: { encoderHiddenSize, llmHiddenSize: 5 } })).toThrow(/LM's embedding width 48, got llmHiddenSize 5/);
+  }, 180_000);
+
+  test('Llava: trains only the projector against the frozen LM; HF LLaVA names', () => {
+    manualSeed(6);
+    const llava = new Llava({ vision: blip2.vision, lm: blip2.lm, imageTokenId: blip2.imageTokenId, projector: { inFeatures: blip2.vision.tokenWidth, outFeatures: blip2.lm.info.embedDim } });
+    expect(llava.numVisualTokens).toBe(blip2.vision.numTokens);
+    const vars = trainableVariables(llava);
+    expect(vars.length).toBe(4);
+    const tokens = tf.randomNormal([2, blip2.vision.numTokens, blip2.vision.tokenWidth], 0, 1, 'float32', 8);
+    const ids = tf.tensor2d(llava.expandImageTokens([[2, 11, 12, 13], [2, 14, 15, 16]], 1), undefined, 'int32');
+    const lmBefore = blip2.lm.parameters()[0]!.dataSync().slice();
+    const opt = tf.train.adam(1e-2);
+    const losses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const { value, grads } = tf.variableGrads(() => llava.loss({ visionTokens: tokens, inputIds: ids, promptLength: 1 }), vars);
+      opt.applyGradients(grads);
+      losses.push(value.dataSync()[0]!);
+      tf.dispose([value, ...Object.values(grads)]);
+    }
+    opt.dispose();
+    expect(losses[4]!).toBeLessThan(losses[0]!);
+    expect(blip2.lm.parameters()[0]!.dataSync()).toEqual(lmBefore);
+    const projector = readSafetensors(llava.saveBridge().weights).tensors;
+    tf.dispose(Object.values(projector));
+    expect(Object.keys(projector).sort()).toEqual([
+      'multi_modal_projector.linear_1.bias',
+      'multi_modal_projector.linear_1.weight',
+      'multi_modal_projector.linear_2.bias',
+      'multi_modal_projector.linear_2.weight',
+    ]);
+    tf.dispose([tokens, ids]);
+    llava.dispose();
+  });
+});
+
+describe('probeQueries (the Q-Former probe)', () => {
+  test('a query that carries an attribute is read by its probe; a query that ignores the image is not; cosine matrix is Q×Q', () => {
+    const n = 80;
+    const colour = Array.from({ length: n }, (_, i) => i % 4);
+    const before = tf.memory().numTensors;
+    const x = tf.tidy(() => {
+      const noise = tf.randomNormal([n, 3, 8], 0, 1, 'float32', 11);
+      const code = tf.mul(tf.cast(tf.oneHot(tf.tensor1d(colour, 'int32'), 8), 'float32'), 6); // query 0 encodes the colour
+      const constant = tf.ones([n, 1, 8]); // query 1 is the same for every image
+      return tf.concat([tf.add(tf.slice(noise, [0, 0, 0], [n, 1, 8]), tf.expandDims(code, 1)), constant, tf.slice(noise, [0, 1, 0], [n, 1, 8])], 1); // [n, 3, 8]
+    });
+    const probe = probeQueries(x, { labels: { colour }, steps: 100 });
+    x.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(probe.queryCosine.length).toBe(3);
+    expect(probe.queryCosine.every((row) => row.length === 3)).toBe(true);
+    expect(probe.queryCosine[1]![1]).toBeCloseTo(1, 5);
+    expect(probe.acrossImages[1]).toBeCloseTo(1, 5); // ignores the image
+    expect(probe.perQuery[0]!.colour).toBeGreaterThan(0.9);
+    expect(probe.perQuery[2]!.colour).toBeLessThan(0.6);
+    expect(probe.chance.colour).toBe(0.25);
+    expect(() => probeQueries(tf.zeros([1, 2, 3]))).toThrow(/at least 2 images, got 1/);
+    expect(() => probeQueries(tf.zeros([4, 2, 3]), { labels: { colour: [0, 1] } })).toThrow(/expected 4 labels \(one per image\), got 2/);
+  });
+});

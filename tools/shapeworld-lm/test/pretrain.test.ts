@@ -1,0 +1,92 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { loadDecoderLM, loadTokenizer } from '@vlm/frozen-loaders';
+import { COLOURS, SHAPES } from '@vlm/shapeworld';
+import { readShapeWorldLM, shapeWorldLMDir } from '../../../packages/shapeworld/src/node';
+import { probeLogits } from '../src/pretrain';
+
+const cli = resolve(__dirname, '../dist/cli.js');
+const backend = process.env.VLM_BACKEND ?? 'cpu';
+const native = process.env.VLM_NATIVE === '1';
+
+/** Loads a written folder the way a user loads any Hugging Face GPT-2: config.json + model.safetensors + tokenizer.json. */
+async function loadFolder(dir: string) {
+  const files = readShapeWorldLM(dir);
+  const lm = await loadDecoderLM({ config: files.config, weights: files.weights });
+  const tok = loadTokenizer(files.tokenizer, { tokenizerConfig: files.tokenizerConfig });
+  const report = JSON.parse(readFileSync(join(dir, 'pretraining.json'), 'utf8'));
+  return { lm, tok, report, files };
+}
+
+function runTiny(out: string): void {
+  const args = [cli, '--out', out, '--steps', '3', '--layers', '1', '--width', '32', '--heads', '2', '--batch', '4', '--eval-docs', '8', '--backend', backend];
+  execFileSync(process.execPath, native ? args : [...args, '--no-native'], { stdio: 'pipe' });
+}
+
+describe('shapeworld-lm pretraining script', () => {
+  test('tiny run twice → bit-identical folders; the folder loads through the HF loader path with the script’s logits', async () => {
+    expect(existsSync(cli), `build tools/shapeworld-lm first (${cli})`).toBe(true);
+    const a = mkdtempSync(join(tmpdir(), 'swlm-a-'));
+    const b = mkdtempSync(join(tmpdir(), 'swlm-b-'));
+    runTiny(a);
+    runTiny(b);
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) {
+      expect(readFileSync(join(b, f)).equals(readFileSync(join(a, f))), f).toBe(true);
+    }
+    const strip = (dir: string) => {
+      const { totalSeconds, trainSeconds, command, ...rest } = JSON.parse(readFileSync(join(dir, 'pretraining.json'), 'utf8'));
+      expect(command).toMatch(/^shapeworld-lm --out /);
+      expect([totalSeconds, trainSeconds].every((s) => s > 0)).toBe(true);
+      return rest;
+    };
+    expect(strip(b)).toEqual(strip(a));
+
+    const before = tf.memory().numTensors;
+    const { lm, tok, report } = await loadFolder(a);
+    expect(lm.hfClass).toBe('GPT2LMHeadModel');
+    expect(lm.parameters().every((v) => !v.trainable)).toBe(true);
+    // Same backend and kernels as the script's run: the very same logits.
+    const got = probeLogits(lm, tok);
+    expect(got.map((p) => p.inputIds)).toEqual(report.probe.map((p: { inputIds: number[] }) => p.inputIds));
+    for (const [i, p] of got.entries()) expect(p.logits).toEqual(report.probe[i].logits);
+    lm.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('the committed LM (packages/shapeworld/lm)', () => {
+  test('loads through the HF loader path; logits equal the pretraining run’s; knows the language but not the images', async () => {
+    const { lm, tok, report } = await loadFolder(shapeWorldLMDir());
+    const got = probeLogits(lm, tok);
+    // Bit-identical on the run's backend and kernels; other backends round differently (float32).
+    const same = report.backend === backend && report.kernels.startsWith('@vlm/native-matmul') === native;
+    let worst = 0;
+    for (const [i, p] of got.entries()) {
+      expect(p.inputIds).toEqual(report.probe[i].inputIds);
+      if (same) expect(p.logits).toEqual(report.probe[i].logits);
+      for (const [j, v] of p.logits.entries()) worst = Math.max(worst, Math.abs(v - report.probe[i].logits[j]));
+    }
+    expect(worst).toBeLessThan(1e-3);
+
+    const vocab = tok.vocabSize;
+    const nextProbs = (prompt: string) => {
+      const ids = tok.encode(prompt);
+      const probs = tf.tidy(() => tf.softmax(tf.slice(lm.forward({ inputIds: tf.tensor2d([ids], undefined, 'int32') }).logits, [0, ids.length - 1, 0], [1, 1, vocab])).dataSync());
+      return (words: readonly string[]) => words.map((w) => probs[tok.tokenToId(w)!]!);
+    };
+    // "<image> a small red" → a distribution over shape words, not one memorised answer.
+    const shapes = nextProbs('<image> a small red')(SHAPES);
+    expect(shapes.reduce((s, p) => s + p, 0)).toBeGreaterThan(0.9);
+    expect(Math.max(...shapes)).toBeLessThan(0.6);
+    // Given colour shots, the query is answered with a colour word; given count shots, with a number.
+    const colours = nextProbs('<image> answer: red <|endofchunk|><image> answer: blue <|endofchunk|><image> answer: white <|endofchunk|><image> answer:')(COLOURS);
+    expect(colours.reduce((s, p) => s + p, 0)).toBeGreaterThan(0.9);
+    const counts = nextProbs('<image> answer: two <|endofchunk|><image> answer: one <|endofchunk|><image> answer: three <|endofchunk|><image> answer:')(['one', 'two', 'three']);
+    expect(counts.reduce((s, p) => s + p, 0)).toBeGreaterThan(0.9);
+    lm.dispose();
+  });
+});
