@@ -80,7 +80,7 @@ try {
   console.error(`${problems.length ? 'FAIL' : 'PASS'}  ${pages.length} pages load in Chromium without console errors or failed requests (${problems.length} with errors)`);
   const broken = [];
   for (const [from, to, anchor] of links) {
-    if (!ids.has(to)) broken.push(`${from} → ${to} (no such page)`);
+    if (!ids.has(to) && !(existsSync(join(root, to)) && statSync(join(root, to)).isFile())) broken.push(`${from} → ${to} (no such page)`);
     else if (anchor && !ids.get(to).has(anchor)) broken.push(`${from} → ${to}#${anchor} (no such anchor)`);
   }
   const unique = [...new Set(broken)];
