@@ -45,8 +45,11 @@ fi
 node tools/browser-smoke/run.mjs | tee "$reports/browser.txt"
 step "consumer test (packed tarballs installed with npm in fresh projects: types, ESM, CJS, esbuild + Vite bundles in Chromium)"
 PNPM="$PNPM" node tools/consumer-test/run.mjs 2>&1 | tee "$reports/consumer.txt"
-step "API site (typedoc, warnings are errors)"
+step "README and guide examples (each file's own npm install line, fresh project, code typechecked and run)"
+PNPM="$PNPM" node tools/consumer-test/examples.mjs 2>&1 | tee "$reports/examples.txt"
+step "API site (typedoc, warnings are errors) and its crawl in Chromium (console errors, links, anchors, search)"
 $PNPM run docs
+node tools/docs-crawl/run.mjs 2>&1 | tee "$reports/docs.txt"
 step "package checks (publint, attw)"
 $PNPM run lint:pkg
 

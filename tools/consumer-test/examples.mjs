@@ -46,7 +46,10 @@ const run = (cmd, argv, cwd, timeoutMs = 300_000) => new Promise((done) => {
 function blocks(markdown) {
   const out = [];
   const re = /^```(\w*)[^\n]*\n([\s\S]*?)^```/gm;
-  for (let m; (m = re.exec(markdown)); ) out.push({ lang: m[1], code: m[2] });
+  for (let m; (m = re.exec(markdown)); ) {
+    const before = markdown.slice(0, m.index).trimEnd();
+    out.push({ lang: m[1], code: m[2], continued: before.endsWith('<!-- examples: continued -->') });
+  }
   return out;
 }
 
@@ -107,8 +110,14 @@ try {
       if (!r.ok) { ok = false; check(false, `${name}: fixtures ${f}`, r.out); }
     }
     if (!ok) continue;
+    // `<!-- examples: continued -->` before a block: it continues the previous program
+    const merged = [];
+    for (const b of code.filter((b) => !/^\/\/ browser: /.test(b.code))) {
+      if (b.continued && merged.length) merged.at(-1).code += `\n${b.code}`;
+      else merged.push({ ...b });
+    }
     const programs = [];
-    code.filter((b) => !/^\/\/ browser: /.test(b.code)).forEach((b, i) => {
+    merged.forEach((b, i) => {
       const m = /^\/\/ file: (\S+)/.exec(b.code);
       const ts = b.lang.startsWith('t');
       const target = m ? m[1] : `example-${i + 1}.${ts ? 'mts' : 'mjs'}`;

@@ -47,11 +47,11 @@ export function registerModuleClass(cls: LayerModuleClass): void {
 /** tfjs-layers' own `LayerArgs` (name, trainable, inputShape, …), which it does not export by name. */
 export type BaseLayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 
-/** Constructor arguments of {@link ModuleLayer}. */
-export interface ModuleLayerArgs extends BaseLayerArgs {
+/** Constructor arguments of {@link ModuleLayer}: tfjs-layers' {@link BaseLayerArgs} and the module. */
+export type ModuleLayerArgs = BaseLayerArgs & {
   /** The module to wrap (its class must be registered with {@link registerModuleClass} to be saved and loaded). */
   module: LayerModule;
-}
+};
 
 /**
  * A tfjs-layers `Layer` that runs an `@vlm` {@link Module}, so bridges can sit inside a

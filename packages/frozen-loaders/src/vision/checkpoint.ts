@@ -4,7 +4,7 @@ import { parseConfigJson } from './hf-config';
 
 /**
  * One `.safetensors` file: its bytes, or a byte source that reads it in parts (as
- * {@link readHfCheckpointDir} makes for files of any size: only the header and the tensors
+ * `readHfCheckpointDir` (`@vlm/frozen-loaders/node`) makes for files of any size: only the header and the tensors
  * that are asked for are read).
  */
 export type SafetensorsBytes = Uint8Array | ArrayBuffer | SafetensorsByteSource;
