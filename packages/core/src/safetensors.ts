@@ -297,6 +297,32 @@ function halfToFloat(h: number): number {
   return sign * (1024 + fraction) * 2 ** (exponent - 25);
 }
 
+/** float32 → IEEE 754 half bits, rounded to nearest even (overflow → ±Inf, NaN stays NaN). */
+function floatToHalf(value: number): number {
+  const x = new Uint32Array(new Float32Array([value]).buffer)[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    // a half subnormal (or ±0)
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // a carry into the exponent is still right (up to Inf)
+  return sign | h;
+}
+
 let halfTable: Uint32Array | null = null;
 /** The float32 bit pattern of every half (256 KB, built once): decoding is one lookup per element. */
 function halfBits(): Uint32Array {
@@ -619,12 +645,21 @@ export function readSafetensors(
 
 const WRITE_DTYPES: Partial<Record<tf.DataType, SafetensorsDtype>> = { float32: 'F32', int32: 'I32', bool: 'BOOL' };
 
+/** Options of {@link writeSafetensors}. */
+export interface WriteSafetensorsOptions {
+  /**
+   * How `float32` tensors are stored: `'F32'` (exact), or `'F16'` (half the bytes, each value
+   * rounded to the nearest half, ties to even, as `tensor.half()` in PyTorch). Default `'F32'`.
+   */
+  float32As?: 'F32' | 'F16';
+}
+
 /**
  * Serializes tensors to a standard safetensors file (readable by the Python `safetensors`
  * library): `float32` → F32, `int32` → I32, `bool` → BOOL (other dtypes throw). Tensors are
  * stored contiguously in sorted key order, the header JSON is padded with spaces to a multiple of
- * 8 bytes, and `__metadata__` is written only when `metadata` is given. The tensors are not
- * disposed.
+ * 8 bytes, and `__metadata__` is written only when `metadata` is given. With
+ * `{ float32As: 'F16' }` float32 tensors are stored as F16. The tensors are not disposed.
  *
  * @example
  * ```ts
@@ -632,10 +667,12 @@ const WRITE_DTYPES: Partial<Record<tf.DataType, SafetensorsDtype>> = { float32: 
  * writeFileSync('model.safetensors', bytes);
  * ```
  */
-export function writeSafetensors(tensors: Record<string, tf.Tensor>, metadata?: Record<string, string>): Uint8Array {
+export function writeSafetensors(tensors: Record<string, tf.Tensor>, metadata?: Record<string, string>, options: WriteSafetensorsOptions = {}): Uint8Array {
   const fail = (message: string): never => {
     throw new Error(`writeSafetensors: ${message}`);
   };
+  const float32As = options.float32As ?? 'F32';
+  if (float32As !== 'F32' && float32As !== 'F16') fail(`float32As: expected 'F32' or 'F16', got ${show(float32As)}`);
   if (metadata !== undefined) {
     if (!isObject(metadata)) fail(`metadata: expected an object of strings, got ${show(metadata)}`);
     for (const [k, v] of Object.entries(metadata)) {
@@ -649,10 +686,15 @@ export function writeSafetensors(tensors: Record<string, tf.Tensor>, metadata?: 
   for (const name of names) {
     if (name === METADATA_KEY) fail(`'${METADATA_KEY}' is reserved and cannot name a tensor`);
     const t = tensors[name];
-    const dtype = WRITE_DTYPES[t.dtype] ?? fail(`tensor '${name}': expected dtype float32, int32 or bool, got ${t.dtype}`);
+    const stored = WRITE_DTYPES[t.dtype] ?? fail(`tensor '${name}': expected dtype float32, int32 or bool, got ${t.dtype}`);
+    const dtype = stored === 'F32' ? float32As : stored;
     const values = t.dataSync();
     let chunk: Uint8Array;
-    if (dtype === 'BOOL') {
+    if (dtype === 'F16') {
+      chunk = new Uint8Array(values.length * 2);
+      const view = new DataView(chunk.buffer);
+      for (let i = 0; i < values.length; i++) view.setUint16(2 * i, floatToHalf(values[i] as number), true);
+    } else if (dtype === 'BOOL') {
       chunk = Uint8Array.from(values as ArrayLike<number>, (v) => (v ? 1 : 0));
     } else {
       const typed = dtype === 'F32' ? Float32Array.from(values as ArrayLike<number>) : Int32Array.from(values as ArrayLike<number>);

@@ -249,3 +249,40 @@ describe('corrupt files throw a specific error', () => {
     expect(() => readSafetensors(bytes)).toThrow(/^safetensors: tensor 'w'/);
   });
 });
+
+describe('writeSafetensors with float32As: F16', () => {
+  test('rounds to the nearest half (ties to even), keeps ±0/±Inf/NaN, and reads back exactly', () => {
+    const before = tf.memory().numTensors;
+    // value → expected half bits
+    const cases: Array<[number, number]> = [
+      [1, 0x3c00], [-2, 0xc000], [1 / 3, 0x3555], [0, 0x0000], [-0, 0x8000],
+      [1 + 2 ** -11, 0x3c00], // a tie: to the even neighbour (down)
+      [1 + 3 * 2 ** -11, 0x3c02], // a tie: to the even neighbour (up)
+      [65504, 0x7bff], [65520, 0x7c00], [-1e6, 0xfc00], [Infinity, 0x7c00], [-Infinity, 0xfc00],
+      [2 ** -24, 0x0001], [2 ** -26, 0x0000], [3 * 2 ** -25, 0x0002], [2 ** -14, 0x0400],
+    ];
+    const t = tf.tensor1d([...cases.map(([v]) => v), NaN]);
+    const other = tf.tensor1d([7], 'int32');
+    const bytes = writeSafetensors({ w: t, n: other }, { format: 'pt' }, { float32As: 'F16' });
+    const header = parseSafetensorsHeader(bytes);
+    expect(header.entries.w!.dtype).toBe('F16');
+    expect(header.entries.n!.dtype).toBe('I32'); // only float32 tensors change
+    const start = header.dataStart + header.entries.w!.dataOffsets[0];
+    const view = new DataView(bytes.buffer, bytes.byteOffset + start, (cases.length + 1) * 2);
+    expect(cases.map((_, i) => view.getUint16(2 * i, true))).toEqual(cases.map(([, h]) => h));
+    expect(view.getUint16(2 * cases.length, true) & 0x7c00).toBe(0x7c00);
+    expect(view.getUint16(2 * cases.length, true) & 0x3ff).not.toBe(0); // NaN
+    const { tensors } = readSafetensors(bytes);
+    const back = tensors.w!.dataSync();
+    expect(back[2]).toBe(Math.fround(0.333251953125)); // 0x3555 exactly
+    expect(Number.isNaN(back[cases.length])).toBe(true);
+    tf.dispose([t, other, ...Object.values(tensors)]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('an unknown float32As is an error', () => {
+    const t = tf.tensor1d([1]);
+    expect(() => writeSafetensors({ t }, undefined, { float32As: 'BF16' as 'F16' })).toThrow(/float32As: expected 'F32' or 'F16', got/);
+    t.dispose();
+  });
+});

@@ -7,9 +7,8 @@
  * backend and matMul kernels give bit-identical weights.
  */
 import * as tf from '@tensorflow/tfjs';
-import { readSafetensors, trainableVariables } from '@vlm/core';
+import { readSafetensors, trainableVariables, writeSafetensors } from '@vlm/core';
 import { createDecoderLM, loadTokenizer, type CausalLM, type LMTokenizer } from '@vlm/frozen-loaders';
-import { writeFloat16Safetensors } from './float16-checkpoint';
 import { SPECIAL_TOKENS, mixSeed, shapeWorldTokenizerConfig, shapeWorldTokenizerJson, shuffled, worldRandom, worldText, type SplitName } from '@vlm/shapeworld';
 
 /** Options of {@link pretrainShapeWorldLM}. */
@@ -306,7 +305,7 @@ export interface FinishInput {
  */
 export function finishShapeWorldLM(input: FinishInput): PretrainResult {
   const { lm, tokenizer: tok, options: o } = input;
-  const weights = tf.tidy(() => writeFloat16Safetensors(lm.stateDict(), { format: 'pt' }));
+  const weights = tf.tidy(() => writeSafetensors(lm.stateDict(), { format: 'pt' }, { float32As: 'F16' }));
   const { tensors } = readSafetensors(weights, { source: 'model.safetensors' });
   lm.loadStateDict(tensors);
   tf.dispose(Object.values(tensors));
