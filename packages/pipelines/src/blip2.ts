@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { readSafetensors, writeSafetensors, type StateDict } from '@vlm/core';
+import type { StateDict } from '@vlm/core';
 import { loadBlip2VisionModel, loadDecoderLMSync, readCheckpointWeights, type HfCheckpoint } from '@vlm/frozen-loaders';
 import {
   QFormer,
@@ -14,6 +14,7 @@ import {
   type QFormerStage1Losses,
 } from '@vlm/qformer';
 import type { SavedBridge } from './bridge-checkpoint';
+import { packBridge, withBridgeTensors } from './bridge-weights';
 import { SoftPromptModel, type SoftPromptModelArgs } from './soft-prompt-model';
 
 /** A BLIP-2 bridge's config, as {@link Blip2.saveBridge} writes it. */
@@ -213,32 +214,20 @@ export class Blip2 extends SoftPromptModel {
 
   /** The bridge (Q-Former, projection, stage-1 heads if any) under Hugging Face / LAVIS names, with its config. */
   saveBridge(): SavedBridge<Blip2BridgeConfig> {
-    const dict = this.bridgeStateDict();
-    try {
-      const qformer: QFormerArgs = { ...this.qformer.args };
-      return {
-        kind: 'blip2',
-        config: { qformer, ...(this.stage1Args ? { stage1: { ...this.stage1Args } } : {}), ...(this.imageTokenId !== undefined ? { imageTokenId: this.imageTokenId } : {}) },
-        weights: writeSafetensors(dict, { format: 'pt' }),
-      };
-    } finally {
-      tf.dispose(Object.values(dict));
-    }
+    const qformer: QFormerArgs = { ...this.qformer.args };
+    const config: Blip2BridgeConfig = { qformer, ...(this.stage1Args ? { stage1: { ...this.stage1Args } } : {}), ...(this.imageTokenId !== undefined ? { imageTokenId: this.imageTokenId } : {}) };
+    return packBridge('blip2', config, this.bridgeStateDict());
   }
 
   /** Loads a bridge saved by {@link Blip2.saveBridge} (or the Q-Former part of any HF BLIP-2 file), strictly. */
   loadBridge(saved: SavedBridge | Uint8Array): void {
-    if (!(saved instanceof Uint8Array) && saved.kind !== 'blip2') throw new Error(`Blip2.loadBridge: expected a 'blip2' bridge, got '${saved.kind}'`);
-    const { tensors } = readSafetensors(saved instanceof Uint8Array ? saved : saved.weights, { source: 'BLIP-2 bridge' });
-    try {
+    withBridgeTensors(saved, 'blip2', 'Blip2.loadBridge', 'BLIP-2 bridge', (tensors) => {
       const { stateDict, ignoredKeys } = qformerStateDictFromHf(tensors);
       const prefix = this.stage1 ? 'stage1.qformer.' : 'qformer.';
       const own: StateDict = Object.fromEntries(Object.entries(stateDict).map(([k, t]) => [prefix + k, t]));
       if (this.stage1) for (const k of ignoredKeys) if (/^(vision_proj|text_proj|itm_head|cls)\.|^temp$/.test(k)) own[`stage1.${k}`] = tensors[k]!;
       this.loadStateDict(own);
-    } finally {
-      tf.dispose(Object.values(tensors));
-    }
+    });
   }
 
   private bridgeStateDict(): StateDict {

@@ -19,6 +19,7 @@ import {
 } from '@vlm/gated-xattn';
 import { FlamingoPerceiverResampler, flamingoPerceiverResamplerArgsFromConfig, type FlamingoPerceiverResamplerArgs } from '@vlm/perceiver';
 import type { SavedBridge } from './bridge-checkpoint';
+import { packBridge, withBridgeTensors } from './bridge-weights';
 import { tokenizeBatch } from './prompts';
 import { parseOpenFlamingoConfig, type OpenFlamingoConfig } from './openflamingo-config';
 
@@ -330,24 +331,12 @@ export class Flamingo extends Module {
    * {@link Flamingo.loadBridge} reads back (and PyTorch's `load_state_dict(strict=False)`).
    */
   saveBridge(): SavedBridge<FlamingoBridgeConfig> {
-    const dict = this.stateDict();
-    try {
-      return { kind: 'flamingo', config: structuredClone(this.bridge), weights: writeSafetensors(dict, { format: 'pt' }) };
-    } finally {
-      tf.dispose(Object.values(dict));
-    }
+    return packBridge('flamingo', structuredClone(this.bridge), this.stateDict());
   }
 
   /** Loads saved bridge weights (from {@link Flamingo.saveBridge}) into this model, strictly. */
   loadBridge(saved: SavedBridge<FlamingoBridgeConfig> | Uint8Array): void {
-    const bytes = saved instanceof Uint8Array ? saved : saved.weights;
-    if (!(saved instanceof Uint8Array) && saved.kind !== 'flamingo') throw new Error(`Flamingo.loadBridge: expected a 'flamingo' bridge, got '${saved.kind}'`);
-    const { tensors } = readSafetensors(bytes, { source: 'Flamingo bridge' });
-    try {
-      this.loadStateDict(tensors);
-    } finally {
-      tf.dispose(Object.values(tensors));
-    }
+    withBridgeTensors(saved, 'flamingo', 'Flamingo.loadBridge', 'Flamingo bridge', (tensors) => this.loadStateDict(tensors));
   }
 
   /** Frees the bridge (and the encoder and LM when the model owns them, as `fromOpenFlamingo` models do). */

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { MlpProjector, readSafetensors, writeSafetensors, type MlpProjectorArgs, type StateDict } from '@vlm/core';
+import { MlpProjector, type MlpProjectorArgs } from '@vlm/core';
 import type { SavedBridge } from './bridge-checkpoint';
+import { packBridge, withBridgeTensors } from './bridge-weights';
 import { SoftPromptModel, type SoftPromptModelArgs } from './soft-prompt-model';
 
 /** An MLP-projector bridge's config, as {@link Llava.saveBridge} writes it. */
@@ -55,26 +56,12 @@ export class Llava extends SoftPromptModel {
 
   /** The projector under Hugging Face LLaVA names, with its config. */
   saveBridge(): SavedBridge<LlavaBridgeConfig> {
-    const dict: StateDict = this.stateDict();
-    try {
-      return {
-        kind: 'llava',
-        config: { projector: { ...this.projector.args }, ...(this.imageTokenId !== undefined ? { imageTokenId: this.imageTokenId } : {}) },
-        weights: writeSafetensors(dict, { format: 'pt' }),
-      };
-    } finally {
-      tf.dispose(Object.values(dict));
-    }
+    const config: LlavaBridgeConfig = { projector: { ...this.projector.args }, ...(this.imageTokenId !== undefined ? { imageTokenId: this.imageTokenId } : {}) };
+    return packBridge('llava', config, this.stateDict());
   }
 
   /** Loads a bridge saved by {@link Llava.saveBridge}, strictly. */
   loadBridge(saved: SavedBridge | Uint8Array): void {
-    if (!(saved instanceof Uint8Array) && saved.kind !== 'llava') throw new Error(`Llava.loadBridge: expected a 'llava' bridge, got '${saved.kind}'`);
-    const { tensors } = readSafetensors(saved instanceof Uint8Array ? saved : saved.weights, { source: 'LLaVA projector' });
-    try {
-      this.loadStateDict(tensors);
-    } finally {
-      tf.dispose(Object.values(tensors));
-    }
+    withBridgeTensors(saved, 'llava', 'Llava.loadBridge', 'LLaVA projector', (tensors) => this.loadStateDict(tensors));
   }
 }
