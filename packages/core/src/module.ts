@@ -255,11 +255,7 @@ export abstract class Module {
       throw new Error(`loadStateDict for ${this.constructor.name}: expected a state dict (an object of tensors by name), got ${describeValue(dict)}`);
     }
     // Every entry is checked before the first write: a rejected dict leaves the module untouched.
-    const entries = new Set(this.namedEntries().map(([name]) => name));
-    const invalid = Object.entries(dict as Record<string, unknown>)
-      .filter(([name, value]) => entries.has(name) && (!(value instanceof tf.Tensor) || value.isDisposed))
-      .map(([name, value]) => `  ${name}: expected a live tf.Tensor, got ${describeValue(value)}`);
-    const result = this.checkStateDict(dict, options, invalid);
+    const result = this.checkStateDict(dict, options, true);
     for (const [name, value] of Object.entries(dict)) this.writeParameter(name, value);
     return result;
   }
@@ -296,22 +292,31 @@ export abstract class Module {
     return result;
   }
 
-  /** The key, shape and dtype checks of {@link Module.loadStateDict}; throws one Error listing every problem. */
+  /**
+   * The key, shape and dtype checks of {@link Module.loadStateDict} (with `liveTensors`, also that
+   * every known entry is a live tf.Tensor); throws one Error listing every problem.
+   */
   private checkStateDict(
     dict: Record<string, { shape: readonly number[]; dtype: tf.DataType }>,
     options: LoadStateDictOptions,
-    invalid: string[] = [],
+    liveTensors = false,
   ): LoadStateDictResult {
     const strict = options.strict ?? true;
     const entries = new Map(this.namedEntries());
     const missingKeys = [...entries.keys()].filter((k) => !(k in dict));
     const unexpectedKeys = Object.keys(dict).filter((k) => !entries.has(k));
+    const invalid: string[] = [];
     const mismatches: string[] = [];
     const problems: string[] = [];
     for (const [name, { shape, layout }] of entries) {
+      if (!(name in dict)) continue;
       const value = dict[name];
-      // Entries that are not live tensors are reported by the caller (as `invalid`).
-      if (value === undefined || value === null || !Array.isArray(value.shape) || (value instanceof tf.Tensor && value.isDisposed)) continue;
+      const raw: unknown = value; // a state dict from outside may hold anything
+      if (liveTensors && (!(raw instanceof tf.Tensor) || raw.isDisposed)) {
+        invalid.push(`  ${name}: expected a live tf.Tensor, got ${describeValue(raw)}`);
+        continue;
+      }
+      if (value === undefined) continue;
       const expected = layout === 'transposed' ? [...shape].reverse() : shape;
       if (!sameShape(value.shape, expected)) {
         mismatches.push(`  ${name}: expected shape ${formatShape(expected)}, got ${formatShape(value.shape)}`);
