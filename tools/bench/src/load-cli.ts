@@ -192,7 +192,7 @@ async function child(name: string, dir: string, backend: string): Promise<void> 
     // The load's own peak, before a forward (XNNPACK keeps packed copies of weights it multiplies).
     const peakRssBytes = process.resourceUsage().maxRSS * 1024;
     let forward64Ms: number | undefined;
-    if (loaded.lm) {
+    if (loaded.lm && !process.argv.includes('--no-forward')) {
       const ids = tf.tensor2d([Array.from({ length: 64 }, (_, i) => (i * 37) % 1000)], undefined, 'int32');
       const step = () => tf.tidy(() => loaded.lm!.forward({ inputIds: ids }).logits.dataSync());
       step();
