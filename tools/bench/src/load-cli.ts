@@ -15,7 +15,7 @@
  * tensors (see the Python script). For the LMs, the first run also times a 64-token forward
  * and greedy generation (batch 1, a 16-token prompt, 32 new tokens, KV cache) with the native
  * matMul, against PyTorch generating from the same files (`load_checkpoints.py generate`: the
- * decoders in plain torch, on every core), and says whether both chose the same ids. Prints a
+ * decoders in plain torch; the faster of one thread and every core), and says whether both chose the same ids. Prints a
  * markdown table on stdout; progress on stderr.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -304,7 +304,7 @@ async function main(): Promise<void> {
         params ? `${gb(4 * params)} GB` : '–',
         ok.length && ok[0]!.forward64Ms !== undefined ? `${ok[0]!.forward64Ms.toFixed(0)} ms` : '–',
         gen ? gen.tokensPerSecond.toFixed(1) : '–',
-        pyGen?.tokensPerSecond !== undefined ? pyGen.tokensPerSecond.toFixed(1) : pyGen ? `– (${pyGen.error})` : '–',
+        pyGen?.tokensPerSecond !== undefined ? `${pyGen.tokensPerSecond.toFixed(1)} (${pyGen.threads} thread${pyGen.threads === 1 ? '' : 's'})` : pyGen ? `– (${pyGen.error})` : '–',
         gen && pyGen?.tokensPerSecond !== undefined ? `${(gen.tokensPerSecond / pyGen.tokensPerSecond).toFixed(2)}×` : '–',
         gen && pyGen?.ids ? (JSON.stringify(gen.ids) === JSON.stringify(pyGen.ids) ? 'yes' : 'no') : '–',
       ];
