@@ -5,7 +5,7 @@ import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync,
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { skipInit, writeSafetensors, type SafetensorsByteSource } from '@vlm/core';
+import { reserveBackendMemory, skipInit, writeSafetensors, type SafetensorsByteSource } from '@vlm/core';
 import { createDecoderLM, loadDecoderLMSync } from '../src/lm/index';
 import { Blip2VisionModel, loadBlip2VisionModel, loadClipVisionModel, parseBlip2VisionConfig } from '../src/vision/index';
 import { readHfCheckpointDir } from '../src/node/index';
@@ -244,5 +244,34 @@ describe('BLIP-2 vision tower with separate q_bias / v_bias: only the biases are
     tf.dispose([a, b, pixels, ...Object.values(fused), ...Object.entries(split).filter(([k]) => /_bias$/.test(k)).map(([, t]) => t)]);
     source.dispose();
     tower.dispose();
+  });
+});
+
+describe('the wasm heap grows once per load (reserveBackendMemory), not in ~100 MB steps', () => {
+  test('reserving grows the heap once, the weights land in it, nothing is kept; past the heap or off wasm it does nothing', async () => {
+    const prev = tf.getBackend();
+    await tf.setBackend('wasm');
+    try {
+      const heap = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.byteLength;
+      const before = tf.memory();
+      reserveBackendMemory(0); // nothing
+      reserveBackendMemory(8 * 1024 ** 3); // past the 4 GiB heap: skipped, no error
+      expect(tf.memory().numTensors).toBe(before.numTensors);
+      const bytes = 64 * 1024 ** 2;
+      const start = heap();
+      reserveBackendMemory(bytes);
+      const reserved = heap();
+      expect(reserved - start).toBeGreaterThanOrEqual(bytes - start); // grown to hold the block (it may reuse free space)
+      expect(tf.memory().numTensors).toBe(before.numTensors);
+      expect(tf.memory().numBytes).toBe(before.numBytes);
+      const weights = Array.from({ length: 15 }, () => tf.zeros([bytes / 4 / 16])); // weights of 60 MB, one at a time
+      expect(heap()).toBe(reserved); // no further growth
+      tf.dispose(weights);
+    } finally {
+      await tf.setBackend(prev);
+    }
+    await tf.setBackend('cpu');
+    reserveBackendMemory(64 * 1024 ** 2); // other backends: nothing
+    await tf.setBackend(prev);
   });
 });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkBackendMemory, freeze, SafetensorsFile, safetensorsTfDtype, skipInit, type Module, type SafetensorsByteSource, type StateDict } from '@vlm/core';
+import { checkBackendMemory, reserveBackendMemory, freeze, SafetensorsFile, safetensorsTfDtype, skipInit, type Module, type SafetensorsByteSource, type StateDict } from '@vlm/core';
 import { parseConfigJson } from './hf-config';
 
 /**
@@ -181,6 +181,7 @@ export function loadFrozenWeights<M extends Module>(create: () => M, weights: Ch
   try {
     const params = [...where].reduce((n, [k, file]) => n + file.entry(k).shape.reduce((a, d) => a * d, 1), 0);
     checkBackendMemory(4 * params, `the tower (${(params / 1e6).toFixed(1)}M parameters as float32)`);
+    reserveBackendMemory(4 * params);
     module = skipInit(create);
     const streamed = new Map(names);
     if (options.remap) {
