@@ -578,9 +578,10 @@ export class SafetensorsFile {
   }
 
   /**
-   * Decodes 2-D float tensor `name` (`[rows, cols]`) transposed into `out` (`[cols, rows]`), a
-   * block of up to 64 rows at a time: the block's stored bytes are read into a scratch array
-   * (or viewed in place, for aligned bytes in memory) and decoded and transposed in one pass.
+   * Decodes 2-D float tensor `name` (`[rows, cols]`) transposed into `out` (`[cols, rows]`):
+   * up to 2^20 elements of stored rows are read at a time into a scratch array (one read, not
+   * one per block: a byte source may open the file for each) or viewed in place (aligned bytes
+   * in memory), then decoded and transposed in one pass, a block of up to 64 rows at a time.
    */
   private decodeTransposedInto(name: string, out: Float32Array): void {
     const { dtype, shape, dataOffsets } = this.entry(name);
@@ -591,21 +592,26 @@ export class SafetensorsFile {
     const table = dtype === 'F16' ? halfBits() : null;
     // 64 rows at a time: the 64 source rows a column walks stay in L1 across the next columns.
     const block = Math.max(1, Math.min(rows, 64, Math.floor(CHUNK_ELEMENTS / cols)));
+    const span = Math.max(block, Math.floor(CHUNK_ELEMENTS / cols / block) * block); // rows per read
     const start = this.header.dataStart + dataOffsets[0];
-    for (let r0 = 0; r0 < rows; r0 += block) {
-      const k = Math.min(block, rows - r0);
-      const at = start + r0 * cols * size;
+    for (let s0 = 0; s0 < rows; s0 += span) {
+      const n = Math.min(span, rows - s0);
+      const at = start + s0 * cols * size;
       let bytes: Uint8Array;
       if (this.bytes && LITTLE_ENDIAN_HOST && (this.bytes.byteOffset + at) % size === 0) {
-        bytes = this.bytes.subarray(at, at + k * cols * size);
+        bytes = this.bytes.subarray(at, at + n * cols * size);
       } else {
-        bytes = scratch(k * cols * size);
+        bytes = scratch(n * cols * size);
         this.read(at, bytes);
         swapToHost(bytes, size);
       }
-      if (size === 4) transposeBlock32(new Uint32Array(bytes.buffer, bytes.byteOffset, k * cols), bits, k, cols, rows, r0);
-      else if (table) transposeBlockF16(new Uint16Array(bytes.buffer, bytes.byteOffset, k * cols), bits, k, cols, rows, r0, table);
-      else transposeBlockBF16(new Uint16Array(bytes.buffer, bytes.byteOffset, k * cols), bits, k, cols, rows, r0);
+      for (let r = 0; r < n; r += block) {
+        const k = Math.min(block, n - r);
+        const offset = bytes.byteOffset + r * cols * size;
+        if (size === 4) transposeBlock32(new Uint32Array(bytes.buffer, offset, k * cols), bits, k, cols, rows, s0 + r);
+        else if (table) transposeBlockF16(new Uint16Array(bytes.buffer, offset, k * cols), bits, k, cols, rows, s0 + r, table);
+        else transposeBlockBF16(new Uint16Array(bytes.buffer, offset, k * cols), bits, k, cols, rows, s0 + r);
+      }
     }
   }
 

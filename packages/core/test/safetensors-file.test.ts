@@ -100,8 +100,10 @@ describe('SafetensorsFile: header first, then only the tensors asked for', () =>
   });
 
   test('readTensor(name, { transpose: true }) decodes F32, F16 and BF16 straight into [cols, rows], bit for bit, in memory (aligned or not) and from a byte source', () => {
-    // 3 × 700,001 → blocks of one row (2^20 / cols); 133 × 7 → two 64-row blocks and a part, 4 + 3 columns; 70 × 768.
-    for (const [rows, cols] of [[3, 700_001], [133, 7], [70, 768]] as const) {
+    // 3 × 700,001 → blocks of one row (2^20 / cols); 133 × 7 → two 64-row blocks and a part, 4 + 3 columns; 70 × 768;
+    // 1400 × 768 → two reads (1344 rows, then 56).
+    // The third number: reads of a byte source, at most 2^20 elements each (not one per 64-row block).
+    for (const [rows, cols, expectedReads] of [[3, 700_001, 3], [133, 7, 1], [70, 768, 1], [1400, 768, 2]] as const) {
       const n = rows * cols;
       // every 16-bit pattern shows up (NaN payloads, ±Inf, subnormals, -0), and F32 words with them in both halves
       const words = new Uint16Array(2 * n).map((_, i) => (i * 7919) & 0xffff);
@@ -112,9 +114,13 @@ describe('SafetensorsFile: header first, then only the tensors asked for', () =>
         const aligned = build(header, data);
         const unaligned = new Uint8Array(aligned.length + 1).subarray(1); // data at an odd address
         unaligned.set(aligned);
-        for (const input of [aligned, unaligned, sourceOf(aligned)]) {
+        let reads = 0;
+        const counting: SafetensorsByteSource = { byteLength: aligned.length, readInto: (p, into) => ((reads += 1), into.set(aligned.subarray(p, p + into.length))) };
+        for (const input of [aligned, unaligned, counting]) {
           const file = SafetensorsFile.open(input);
+          reads = 0;
           const t = file.readTensor('w', { transpose: true });
+          if (input === counting) expect(reads).toBe(expectedReads);
           const plain = file.readTensor('w');
           expect(t.shape).toEqual([cols, rows]);
           const got = new Uint32Array((t.dataSync() as Float32Array).slice().buffer);
