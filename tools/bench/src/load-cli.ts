@@ -52,6 +52,8 @@ interface Model {
   name: string;
   label: string;
   big?: boolean;
+  /** A decoder LM: the first run also times a forward and generation. */
+  lm?: boolean;
   /** Our backend: stock wasm, or cpu with the native matMul. */
   backend: 'wasm' | 'cpu+native';
   config: Record<string, unknown>;
@@ -106,12 +108,12 @@ async function loadLM(dir: string, keyPrefix?: string) {
 
 const MODELS: Model[] = [
   {
-    name: 'gpt2', label: 'GPT-2 124M F32', backend: 'wasm', config: GPT2,
+    name: 'gpt2', label: 'GPT-2 124M F32', backend: 'wasm', lm: true, config: GPT2,
     files: () => ({ 'model.safetensors': specOf(lmShapes(GPT2), 'F32') }),
     load: (dir) => loadLM(dir),
   },
   {
-    name: 'opt', label: 'OPT-125m, 5 shards', backend: 'wasm', config: OPT,
+    name: 'opt', label: 'OPT-125m, 5 shards', backend: 'wasm', lm: true, config: OPT,
     files: () => {
       const all = specOf(lmShapes(OPT), 'F32');
       const per = Math.ceil(all.length / 5);
@@ -125,7 +127,7 @@ const MODELS: Model[] = [
     load: (dir) => loadLM(dir),
   },
   {
-    name: 'llama', label: 'LLaMA 125M BF16 (GQA)', backend: 'wasm', config: LLAMA,
+    name: 'llama', label: 'LLaMA 125M BF16 (GQA)', backend: 'wasm', lm: true, config: LLAMA,
     files: () => ({ 'model.safetensors': specOf(lmShapes(LLAMA), 'BF16') }),
     load: (dir) => loadLM(dir),
   },
@@ -163,7 +165,7 @@ const MODELS: Model[] = [
     },
   },
   {
-    name: 'tinyllama', label: 'TinyLlama-1.1B BF16 (one 2.2 GB file)', big: true, backend: 'cpu+native', config: TINYLLAMA,
+    name: 'tinyllama', label: 'TinyLlama-1.1B BF16 (one 2.2 GB file)', big: true, backend: 'cpu+native', lm: true, config: TINYLLAMA,
     files: () => ({ 'model.safetensors': specOf(lmShapes(TINYLLAMA), 'BF16') }),
     load: (dir) => loadLM(dir),
   },
@@ -277,8 +279,7 @@ async function main(): Promise<void> {
     for (const backend of backends) {
       process.stderr.write(`${model.label}: ours on ${backend}…\n`);
       // The first run also times a 64-token forward and (LMs, unless --no-generate) greedy generation.
-      const lm = model.name !== 'clip' && model.name !== 'blip2';
-      const generation = lm && !process.argv.includes('--no-generate') && backend === backends[0];
+      const generation = model.lm === true && !process.argv.includes('--no-generate') && backend === backends[0];
       const ours = Array.from({ length: backend === 'wasm' && model.big ? 1 : runs }, (_, i) =>
         runJson(process.execPath, [
           fileURLToPath(import.meta.url), '--child', model.name, '--dir', dir, '--backend', backend,
