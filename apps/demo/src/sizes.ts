@@ -26,10 +26,10 @@ export interface DemoSizes {
 export function demoSizes(quick: boolean, steps: number | undefined): DemoSizes {
   const base: DemoSizes = quick
     ? { trainScenes: 48, trainEpisodes: 12, heldOutScenes: 16, fewShotEpisodes: 6, fewShotVqa: 8, probeScenes: 24, batchSize: 8, pairSteps: 24, steps: 16, stage1Steps: 8, logEvery: 4, checkpointEvery: 12 }
-    : { trainScenes: 480, trainEpisodes: 240, heldOutScenes: 96, fewShotEpisodes: 40, fewShotVqa: 36, probeScenes: 160, batchSize: 16, pairSteps: 500, steps: 300, stage1Steps: 80, logEvery: 10, checkpointEvery: 60 };
+    : { trainScenes: 480, trainEpisodes: 240, heldOutScenes: 96, fewShotEpisodes: 40, fewShotVqa: 36, probeScenes: 160, batchSize: 16, pairSteps: 400, steps: 300, stage1Steps: 80, logEvery: 10, checkpointEvery: 60 };
   if (steps !== undefined) {
-    // --steps N: N steps per bridge in all, 5/8 on pairs and 3/8 on the mixture
-    base.pairSteps = Math.max(1, Math.round((steps * 5) / 8));
+    // --steps N: N steps per bridge in all, 4/7 on pairs and 3/7 on the mixture
+    base.pairSteps = Math.max(1, Math.round((steps * 4) / 7));
     base.steps = Math.max(1, steps - base.pairSteps);
     base.stage1Steps = Math.max(1, Math.round(steps / 10));
     base.checkpointEvery = Math.max(1, Math.round(steps / 8));
