@@ -97,7 +97,9 @@ async function showFile(file: File): Promise<void> {
 }
 
 function generate(images: ImageInput[], prompt: string, maxNewTokens = 8): string {
-  return model().generate({ images: [images], prompt, maxNewTokens }).text![0]!;
+  const out = model().generate({ images: [images], prompt, maxNewTokens });
+  tf.dispose([out.sequences, out.stepLogits]); // the caller owns the returned tensors
+  return out.text![0]!;
 }
 
 async function caption(): Promise<void> {

@@ -1,0 +1,79 @@
+// Trains the Flamingo bridge the page ships (public/bridges/) in Node, with the page's own live-training
+// recipe (src/live-training.ts) for longer, and writes it with the encoder's standardization:
+// flamingo.safetensors + flamingo.json (@vlm/pipelines' writeBridge) and vision-standardization.safetensors.
+//   pnpm --filter @vlm/web run train-bridge [-- --steps 400 --scenes 256 --batch 8 --out public/bridges]
+// (400 steps: 209 s on this project's 2-core machine, wasm; validation captions colour 94%, shape 90%)
+import '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readSafetensors, selectBackend, writeSafetensors } from '@vlm/core';
+import { loadDecoderLM, loadNsfwjsMobileNetV2Encoder, loadTokenizer, preprocessImages } from '@vlm/frozen-loaders';
+import { writeBridge } from '@vlm/pipelines/node';
+import { canonicalCaption, renderScene, splitScenes } from '@vlm/shapeworld';
+import { readShapeWorldLM } from '@vlm/shapeworld/node';
+import { ENCODER_CUT } from '../src/encoder-cut';
+import { CAPTION_PROMPT, captionSet, disposeCaptionSet, freshFlamingo, smallFlamingoBridge, trainLive } from '../src/live-training';
+import { StandardizedEncoder } from '../src/standardized-encoder';
+
+const args = process.argv.slice(2);
+const opt = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1]! : fallback;
+};
+const steps = Number(opt('steps', '400'));
+const scenes = Number(opt('scenes', '256'));
+const batchSize = Number(opt('batch', '8'));
+const out = opt('out', 'public/bridges');
+
+await selectBackend(['wasm', 'cpu']);
+const raw = await loadNsfwjsMobileNetV2Encoder(ENCODER_CUT as never);
+// statistics of the training images' tokens
+const statImages = splitScenes('train', 128, { seed: 3, objects: 1 }).map((s) => renderScene(s));
+const chunks: tf.Tensor3D[] = [];
+for (let i = 0; i < statImages.length; i += 16) chunks.push(tf.tidy(() => raw.encode(preprocessImages(statImages.slice(i, i + 16), raw.preprocessing))));
+const { mean, std } = tf.tidy(() => {
+  const m = tf.moments(tf.reshape(tf.concat(chunks), [-1, raw.tokenWidth]), 0);
+  return { mean: m.mean as tf.Tensor1D, std: tf.sqrt(tf.add(m.variance, 1e-6)) as tf.Tensor1D };
+});
+tf.dispose(chunks);
+const encoder = new StandardizedEncoder(raw, { mean, std });
+const files = readShapeWorldLM();
+const lm = await loadDecoderLM({ config: files.config, weights: files.weights });
+const tokenizer = loadTokenizer(files.tokenizer, { tokenizerConfig: files.tokenizerConfig });
+const id = (t: string) => tokenizer.tokenToId(t)!;
+const flamingo = freshFlamingo({ encoder, lm, tokenizer, bridge: smallFlamingoBridge(encoder.tokenWidth, id('<image>'), id('<|endofchunk|>')), seed: 0 });
+const set = await captionSet(encoder, tokenizer, id('<pad>'), scenes, 11);
+const t0 = performance.now();
+const r = await trainLive(flamingo, set, {
+  steps,
+  batchSize,
+  lr: 1e-3,
+  seed: 0,
+  onStep: (s) => {
+    if (s.step % 50 === 0 || s.step === steps) console.error(`step ${s.step}/${steps} loss ${s.loss.toFixed(3)} ${s.stepsPerSecond.toFixed(2)} steps/s gates ${s.gates.map((g) => `${g.attn.toFixed(2)}/${g.ff.toFixed(2)}`).join(' ')}`);
+  },
+});
+disposeCaptionSet(set);
+console.error(`trained ${steps} steps in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+// held-out check on the page's scene stream
+let colour = 0;
+let shape = 0;
+const evalScenes = splitScenes('validation', 48, { seed: 7, objects: 1 });
+for (const s of evalScenes) {
+  const g = flamingo.generate({ images: [[renderScene(s)]], prompt: CAPTION_PROMPT, maxNewTokens: 8 });
+  tf.dispose([g.sequences, g.stepLogits]);
+  const o = s.objects[0]!;
+  colour += Number(g.text![0]!.includes(o.colour));
+  shape += Number(g.text![0]!.includes(o.shape));
+  if (evalScenes.indexOf(s) < 6) console.error(`  ${canonicalCaption(s)} → a ${g.text![0]}`);
+}
+console.error(`validation (${evalScenes.length} scenes): colour ${((100 * colour) / evalScenes.length).toFixed(0)}%, shape ${((100 * shape) / evalScenes.length).toFixed(0)}%`);
+mkdirSync(out, { recursive: true });
+// F16 on disk (half the bytes: the page fetches it); read back as float32 by loadBridge
+const saved = flamingo.saveBridge();
+const weights = readSafetensors(saved.weights, { source: 'the trained bridge' });
+await writeBridge(out, { ...saved, weights: writeSafetensors(weights.tensors, weights.metadata, { float32As: 'F16' }) });
+tf.dispose(Object.values(weights.tensors));
+writeFileSync(join(out, 'vision-standardization.safetensors'), writeSafetensors({ mean, std }));
+console.error(`wrote ${out}/flamingo.safetensors, flamingo.json, vision-standardization.safetensors; loss ${r.losses[0]!.toFixed(3)} → ${r.losses.at(-1)!.toFixed(3)}`);
