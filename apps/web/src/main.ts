@@ -187,10 +187,16 @@ async function train(): Promise<void> {
   if (current) await caption();
 }
 
+/** A fresh bridge's gates: 0 (the LM starts blind), shown without reading them back from the backend. */
+function freshGates(): LiveStep['gates'] {
+  const every = live.bridge.crossAttnEveryNLayers;
+  return Array.from({ length: parts.lm.info.numLayers }, (_, layer) => ({ layer, attn: 0, ff: 0 })).filter((g) => (g.layer + 1) % every === 0);
+}
+
 function resetLive(): void {
   live.dispose();
   live = freshFlamingo({ encoder: parts.encoder, lm: parts.lm, tokenizer: parts.tokenizer, bridge: live.bridge, seed: 0 });
-  showGates(live.gateValues());
+  showGates(freshGates());
   drawLossCurve($('loss-curve') as unknown as SVGSVGElement, [], 1);
   $('train-status').textContent = 'live bridge reset (fresh weights, gates at 0)';
 }
@@ -220,7 +226,8 @@ async function main(): Promise<void> {
     ($<HTMLSelectElement>('bridge-select').options[0]!).disabled = true;
   }
   live = freshFlamingo({ encoder: parts.encoder, lm: parts.lm, tokenizer: parts.tokenizer, bridge: bridgeConfig, seed: 0 });
-  showGates(live.gateValues());
+  // a fresh bridge's gates are 0 (the LM starts blind); no read-back needed to show that
+  showGates(freshGates());
   $('parts').textContent = `encoder: ${parts.encoder.name} (${parts.encoder.numTokens} tokens × ${parts.encoder.tokenWidth}; ${parts.standardization}); LM: the world's GPT-2, ${parts.lm.info.numLayers} layers, width ${parts.lm.info.hiddenSize}; shipped bridge: ${saved ? `${(saved.weights.length / 1024).toFixed(0)} KiB` : 'none (run npm run demo, then copy it, see the README)'}`;
 
   showScene(sceneIndex);
