@@ -70,7 +70,7 @@ export async function loadFrozenParts(statsImages: () => ImageInput[], log: (s: 
     if (!t.mean || !t.std) throw new Error(`vision-standardization.safetensors: expected tensors 'mean' and 'std', got ${Object.keys(t).join(', ')}`);
     mean = t.mean as tf.Tensor1D;
     std = t.std as tf.Tensor1D;
-    standardization = 'the demo\'s training-image statistics';
+    standardization = 'statistics of the shipped bridge\'s training images';
   } else {
     log('computing the encoder\'s per-channel statistics on world scenes…');
     const images = statsImages();

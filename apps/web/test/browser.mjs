@@ -105,6 +105,16 @@ try {
       const cap2 = s.lastCaption ?? '';
       console.error(`      second scene '${s.scene.caption}' → '${cap2}'`);
 
+      // a question and a few-shot episode (the shipped bridge was trained on captions only: no answer is checked for truth)
+      await tab.click('#ask');
+      await idle();
+      check(((await state()).lastAnswer ?? '').length > 0, `${backend}: asked '${await tab.inputValue('#question')}' → '${(await state()).lastAnswer}'`);
+      await tab.click('#few-shot');
+      await idle();
+      const shots = await tab.$$eval('#few-shot-out figure', (f) => f.map((x) => x.textContent));
+      check(shots.length === 3 && /→ \S/.test(shots[2]), `${backend}: a 2-shot episode ran (${shots.join(' | ')})`);
+      await tab.screenshot({ path: join(out, `web-${backend}-shipped.png`), fullPage: true });
+
       // live training
       await tab.fill('#steps', String(steps));
       await tab.fill('#batch', '4');
