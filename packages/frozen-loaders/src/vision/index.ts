@@ -13,6 +13,7 @@ export * from './feature-map-tokens';
 export * from './layers-model-encoder';
 export * from './graph-model-encoder';
 export * from './nsfwjs-mobilenet';
+export * from './standardized-vision-encoder';
 export { sniffImageFormat, decodeImage, readImageSource } from './image-decode';
 export type { RawImage, EncodedImageFormat, CanvasLike, DrawableImage } from './image-decode';
 export * from './preprocess';

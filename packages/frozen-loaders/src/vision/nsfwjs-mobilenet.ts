@@ -5,10 +5,11 @@ import { mobileNetPreprocessing } from './preprocess';
 /** Options of {@link loadNsfwjsMobileNetV2Encoder}. */
 export interface NsfwjsMobileNetV2Options {
   /**
-   * Average-pool the 14×14 map of `block_13_expand_relu` 2×2 to 7×7 = 49 tokens (`2`, the
-   * default) or keep 196 tokens (`1`).
+   * Side of the average pooling of the feature map before it becomes tokens: the default `2`
+   * turns the 14×14 map of `block_13_expand_relu` into 7×7 = 49 tokens (`1` keeps 196); `4`
+   * turns the 28×28 map of `block_6_expand_relu` into 49 tokens.
    */
-  pool?: 1 | 2;
+  pool?: number;
   /** Cut at another layer of the MobileNetV2 (e.g. `'block_6_expand_relu'`, `'out_relu'`). Default: `'block_13_expand_relu'`. */
   layer?: string;
 }
