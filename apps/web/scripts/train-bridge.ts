@@ -8,13 +8,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, selectBackend, writeSafetensors } from '@vlm/core';
-import { loadDecoderLM, loadNsfwjsMobileNetV2Encoder, loadTokenizer, preprocessImages } from '@vlm/frozen-loaders';
+import { StandardizedVisionEncoder, visionTokenStatistics, loadDecoderLM, loadNsfwjsMobileNetV2Encoder, loadTokenizer, preprocessImages } from '@vlm/frozen-loaders';
 import { writeBridge } from '@vlm/pipelines/node';
 import { canonicalCaption, renderScene, splitScenes } from '@vlm/shapeworld';
 import { readShapeWorldLM } from '@vlm/shapeworld/node';
 import { ENCODER_CUT } from '../src/encoder-cut';
 import { CAPTION_PROMPT, captionSet, disposeCaptionSet, freshFlamingo, smallFlamingoBridge, trainLive } from '../src/live-training';
-import { StandardizedEncoder } from '../src/standardized-encoder';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -27,17 +26,16 @@ const batchSize = Number(opt('batch', '8'));
 const out = opt('out', 'public/bridges');
 
 await selectBackend(['wasm', 'cpu']);
-const raw = await loadNsfwjsMobileNetV2Encoder(ENCODER_CUT as never);
+const raw = await loadNsfwjsMobileNetV2Encoder(ENCODER_CUT);
 // statistics of the training images' tokens
 const statImages = splitScenes('train', 128, { seed: 3, objects: 1 }).map((s) => renderScene(s));
 const chunks: tf.Tensor3D[] = [];
 for (let i = 0; i < statImages.length; i += 16) chunks.push(tf.tidy(() => raw.encode(preprocessImages(statImages.slice(i, i + 16), raw.preprocessing))));
-const { mean, std } = tf.tidy(() => {
-  const m = tf.moments(tf.reshape(tf.concat(chunks), [-1, raw.tokenWidth]), 0);
-  return { mean: m.mean as tf.Tensor1D, std: tf.sqrt(tf.add(m.variance, 1e-6)) as tf.Tensor1D };
-});
+const statTokens = tf.concat(chunks);
+const { mean, std } = visionTokenStatistics(statTokens);
+statTokens.dispose();
 tf.dispose(chunks);
-const encoder = new StandardizedEncoder(raw, { mean, std });
+const encoder = new StandardizedVisionEncoder(raw, { mean, std });
 const files = readShapeWorldLM();
 const lm = await loadDecoderLM({ config: files.config, weights: files.weights });
 const tokenizer = loadTokenizer(files.tokenizer, { tokenizerConfig: files.tokenizerConfig });

@@ -3,14 +3,13 @@
 // @vlm/shapeworld), and the Flamingo bridge trained by the demo (public/bridges/).
 import * as tf from '@tensorflow/tfjs-core';
 import { readSafetensors } from '@vlm/core';
-import { loadDecoderLM, loadNsfwjsMobileNetV2Encoder, loadTokenizer, preprocessImages, type CausalLM, type ImageInput, type LMTokenizer, type VisionEncoder } from '@vlm/frozen-loaders';
+import { StandardizedVisionEncoder, loadDecoderLM, loadNsfwjsMobileNetV2Encoder, loadTokenizer, preprocessImages, visionTokenStatistics, type CausalLM, type ImageInput, type LMTokenizer, type VisionEncoder } from '@vlm/frozen-loaders';
 import type { FlamingoBridgeConfig, SavedBridge } from '@vlm/pipelines';
 import lmConfig from '../../../packages/shapeworld/lm/config.json?raw';
 import lmTokenizer from '../../../packages/shapeworld/lm/tokenizer.json?raw';
 import lmTokenizerConfig from '../../../packages/shapeworld/lm/tokenizer_config.json?raw';
 import lmWeightsUrl from '../../../packages/shapeworld/lm/model.safetensors?url';
 import { ENCODER_CUT } from './encoder-cut';
-import { StandardizedEncoder } from './standardized-encoder';
 
 /** Where the page finds its trained bridge and the encoder's standardization (written by `npm run demo`). */
 export const BRIDGE_DIR = './bridges/';
@@ -60,7 +59,7 @@ export async function fetchTrainedBridge(): Promise<SavedBridge<FlamingoBridgeCo
  */
 export async function loadFrozenParts(statsImages: () => ImageInput[], log: (s: string) => void): Promise<FrozenParts> {
   log('loading the MobileNetV2 embedded in nsfwjs…');
-  const raw = await loadNsfwjsMobileNetV2Encoder(ENCODER_CUT as unknown as Parameters<typeof loadNsfwjsMobileNetV2Encoder>[0]);
+  const raw = await loadNsfwjsMobileNetV2Encoder(ENCODER_CUT);
   let mean: tf.Tensor1D;
   let std: tf.Tensor1D;
   let standardization: string;
@@ -79,15 +78,13 @@ export async function loadFrozenParts(statsImages: () => ImageInput[], log: (s: 
       chunks.push(tf.tidy(() => raw.encode(preprocessImages(images.slice(i, i + 8), raw.preprocessing))));
       await chunks[chunks.length - 1]!.data(); // one chunk at a time on the GPU
     }
-    ({ mean, std } = tf.tidy(() => {
-      const flat = tf.reshape(tf.concat(chunks), [-1, raw.tokenWidth]);
-      const m = tf.moments(flat, 0);
-      return { mean: m.mean as tf.Tensor1D, std: tf.sqrt(tf.add(m.variance, 1e-6)) as tf.Tensor1D };
-    }));
+    const tokens = tf.concat(chunks);
+    ({ mean, std } = visionTokenStatistics(tokens));
+    tokens.dispose();
     tf.dispose(chunks);
     standardization = `statistics of ${images.length} world scenes computed in the page`;
   }
-  const encoder = new StandardizedEncoder(raw, { mean, std });
+  const encoder = new StandardizedVisionEncoder(raw, { mean, std });
   tf.dispose([mean, std]);
   log('loading the world\'s frozen GPT-2…');
   const lm = await loadDecoderLM({ config: lmConfig, weights: await fetchBytes(lmWeightsUrl) });

@@ -3,19 +3,18 @@
 import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '@vlm/core';
-import { loadDecoderLM, loadNsfwjsMobileNetV2Encoder, loadTokenizer } from '@vlm/frozen-loaders';
+import { StandardizedVisionEncoder, loadDecoderLM, loadNsfwjsMobileNetV2Encoder, loadTokenizer } from '@vlm/frozen-loaders';
 import { readShapeWorldLM } from '@vlm/shapeworld/node';
 import { ENCODER_CUT } from '../src/encoder-cut';
 import { captionSet, disposeCaptionSet, freshFlamingo, smallFlamingoBridge, trainLive } from '../src/live-training';
-import { StandardizedEncoder } from '../src/standardized-encoder';
 
 export async function nodeStepsPerSecond(steps: number): Promise<{ backend: string; stepsPerSecond: number; losses: number[]; leaked: number }> {
   const backend = await selectBackend(['wasm', 'cpu']);
-  const raw = await loadNsfwjsMobileNetV2Encoder(ENCODER_CUT as unknown as Parameters<typeof loadNsfwjsMobileNetV2Encoder>[0]);
+  const raw = await loadNsfwjsMobileNetV2Encoder(ENCODER_CUT);
   // the training speed does not depend on the statistics' values: unit statistics
   const mean = tf.zeros([raw.tokenWidth]) as tf.Tensor1D;
   const std = tf.ones([raw.tokenWidth]) as tf.Tensor1D;
-  const encoder = new StandardizedEncoder(raw, { mean, std });
+  const encoder = new StandardizedVisionEncoder(raw, { mean, std });
   tf.dispose([mean, std]);
   const files = readShapeWorldLM();
   const lm = await loadDecoderLM({ config: files.config, weights: files.weights });
