@@ -3,7 +3,7 @@ import { generate } from '@vlm/frozen-loaders';
 import type { Flamingo, SoftPromptModel } from '@vlm/pipelines';
 import { COLOURS, SHAPES, type Scene } from '@vlm/shapeworld';
 import type { FrozenModels } from './frozen-models';
-import { fewShotEpisodePrompt, fewShotVqaPrompt, gatherTokens, type Example, type WorldData } from './world-data';
+import { fewShotEpisodePrompt, fewShotVqaPrompt, gatherTokens, type Example, type FewShotEpisode, type WorldData } from './world-data';
 
 /** A prompt with its images (bank indices, one per `<image>`). */
 export interface Query {
@@ -113,11 +113,11 @@ const asQuery = (e: Example): Query => ({ images: e.images, prompt: e.prompt });
 // Accuracy, or null when some prompt does not fit the LM's positions (a cell the model cannot be asked).
 const accuracy = (got: Array<string | null>, truth: (i: number) => string) => (got.some((a) => a === null) ? null : got.filter((a, i) => a === truth(i)).length / Math.max(1, got.length));
 
-/** Accuracy on the implied-task episodes with 0, 2 and 4 shots. */
-export function fewShotEpisodes(answer: Answerer, data: WorldData): Record<'0' | '2' | '4', number | null> {
+/** Accuracy on implied-task episodes with 0, 2 and 4 shots. */
+export function fewShotEpisodes(answer: Answerer, episodes: readonly FewShotEpisode[]): Record<'0' | '2' | '4', number | null> {
   const out = {} as Record<'0' | '2' | '4', number | null>;
   for (const k of [0, 2, 4] as const) {
-    out[String(k) as '0'] = accuracy(answer(data.fewShotEpisodes.map((ep) => fewShotEpisodePrompt(ep, k)), 4), (i) => data.fewShotEpisodes[i]!.answer);
+    out[String(k) as '0'] = accuracy(answer(episodes.map((ep) => fewShotEpisodePrompt(ep, k)), 4), (i) => episodes[i]!.answer);
   }
   return out;
 }

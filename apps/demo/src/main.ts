@@ -20,7 +20,7 @@ import { Blip2, Flamingo, probeQueries, type Blip2BridgeConfig, type FlamingoBri
 import { loadBlip2, loadOpenFlamingo, readBridge } from '@vlm/pipelines/node';
 import { preprocessImages } from '@vlm/frozen-loaders';
 import { parseArgs, USAGE, type DemoArgs } from './cli-args';
-import { loadFrozenModels } from './frozen-models';
+import { loadFrozenModels, readStandardization, standardizeEncoder } from './frozen-models';
 import { runAll } from './run';
 import { CAPTION_PROMPT } from './world-data';
 import { heatmap, groupedBars } from './svg-plots';
@@ -43,6 +43,9 @@ async function trainedModels(args: DemoArgs) {
     await runAll({ ...args, out: dir }, info);
   }
   const frozen = await loadFrozenModels();
+  const stats = readStandardization(dir);
+  standardizeEncoder(frozen, stats);
+  tf.dispose([stats.mean, stats.std]);
   if (args.bridge === 'flamingo') {
     const saved = await readBridge(dir, 'flamingo');
     const model = new Flamingo({ vision: frozen.encoder, lm: frozen.lm, bridge: saved.config as FlamingoBridgeConfig, tokenizer: frozen.tokenizer, ownParts: true });

@@ -61,6 +61,7 @@ ${groupedBars(r.qformer_probe.across_images.map((_, i) => String(i)), [{ name: '
 <h2>Experiment 3: few-shot</h2>
 ${table(['implied-task episodes', '0-shot', '2-shot', '4-shot'], models.map((m) => [modelName[m], fs[m]['0'], fs[m]['2'], fs[m]['4']]))}
 ${groupedBars(['0-shot', '2-shot', '4-shot'], models.map((m) => ({ name: modelName[m], values: [fs[m]['0'] ?? 0, fs[m]['2'] ?? 0, fs[m]['4'] ?? 0] })), { title: 'Held-out episodes whose task only the shots imply', yLabel: 'accuracy', yMax: 1 })}
+${table(['held-out two-attribute tasks ("red star", "small star")', '0-shot', '2-shot', '4-shot'], models.map((m) => [modelName[m], r.few_shot_mixtures[m]['0'], r.few_shot_mixtures[m]['2'], r.few_shot_mixtures[m]['4']]))}
 ${table(['VQA with solved examples', '0', '2', '3'], models.map((m) => [modelName[m], fv[m]['0'], fv[m]['2'], fv[m]['3']]))}
 ${groupedBars(['0', '2', '3'], models.map((m) => ({ name: modelName[m], values: [fv[m]['0'] ?? 0, fv[m]['2'] ?? 0, fv[m]['3'] ?? 0] })), { title: 'VQA on held-out scenes with 0/2/3 example image–answer pairs', yLabel: 'accuracy', yMax: 1 })}
 

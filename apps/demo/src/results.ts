@@ -32,6 +32,8 @@ export interface DemoResults {
   };
   /** `null`: the prompt does not fit the LM's positions (e.g. 5 images × 32 BLIP-2 queries). */
   few_shot: Record<'flamingo' | 'blip2' | 'lm_only', Record<'0' | '2' | '4', number | null>>;
+  /** The same on the held-out two-attribute tasks (colour–shape, size–shape) that no training episode has. */
+  few_shot_mixtures: Record<'flamingo' | 'blip2' | 'lm_only', Record<'0' | '2' | '4', number | null>>;
   few_shot_vqa: Record<'flamingo' | 'blip2' | 'lm_only', Record<'0' | '2' | '3', number | null>>;
   samples: Array<{
     image: string;

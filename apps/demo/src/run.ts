@@ -5,14 +5,14 @@ import { causalLmLoss, manualSeed } from '@vlm/core';
 import { Blip2, Flamingo, Llava, probeQueries, type FlamingoBridgeConfig } from '@vlm/pipelines';
 import { writeBridge } from '@vlm/pipelines/node';
 import { COLOURS, SHAPES, SIZES, canonicalCaption, cellOf, encodePng } from '@vlm/shapeworld';
-import { batchUnits, flamingoBatch, softPromptBatch, tokenize, unitDataset, type FlamingoBatch, type SoftPromptBatch } from './batches';
+import { batchUnits, flamingoBatch, softPromptBatch, tokenize, unitDataset, type FlamingoBatch, type SoftPromptBatch, type Tokenized } from './batches';
 import type { DemoArgs } from './cli-args';
 import { heldOutScores, fewShotEpisodes, fewShotVqa, flamingoAnswerer, gateAblation, lmOnlyAnswerer, softPromptAnswerer } from './evaluate';
-import { cachedFeatures, loadFrozenModels, type FrozenModels } from './frozen-models';
+import { cachedFeatures, loadFrozenModels, standardizeEncoder, trainingStatistics, writeStandardization, type FrozenModels } from './frozen-models';
 import { writeReport } from './report';
 import type { DemoResults } from './results';
 import { demoSizes } from './sizes';
-import { trainBridge, type TrainSettings } from './training';
+import { trainBridge, trainPhases, type TrainSettings } from './training';
 import { buildWorldData } from './world-data';
 
 type Log = (s?: string) => void;
@@ -50,6 +50,7 @@ export function blip2QFormerArgs(frozen: FrozenModels) {
 export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   const t0 = performance.now();
   const sizes = demoSizes(args.quick, args.steps);
+  const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
   mkdirSync(args.out, { recursive: true });
   const tensorsAtStart = tf.memory().numTensors;
   manualSeed(args.seed);
@@ -59,12 +60,19 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   log(`  encoder: ${frozen.encoder.name}, ${frozen.encoder.numTokens} tokens × ${frozen.encoder.tokenWidth} per image`);
   log(`  LM: ${frozen.lmSource}: ${frozen.lm.info.numLayers} layers, width ${frozen.lm.info.hiddenSize}, vocab ${frozen.lm.info.vocabSize}`);
 
-  log('\n2. Data: @vlm/shapeworld scenes, captions, questions and few-shot episodes (seeded)');
+  log(`\n2. Data: @vlm/shapeworld scenes, captions, questions and few-shot episodes (seeded)  [${elapsed()}]`);
   const data = buildWorldData(sizes, args.seed);
   let t = performance.now();
-  const cache = await cachedFeatures(frozen.encoder, data.bank.images, JSON.stringify({ world: '@vlm/shapeworld', seed: args.seed, sizes: { ...sizes, steps: 0, stage1Steps: 0, logEvery: 0, checkpointEvery: 0 } }), join(args.out, 'features'));
-  const features = cache.features as tf.Tensor3D;
-  log(`  ${data.bank.images.length} images drawn and ${cache.fromStore ? 'their features read from' : 'encoded once by the frozen encoder into'} ${join(args.out, 'features')} in ${((performance.now() - t) / 1000).toFixed(1)} s → [${features.shape}]`);
+  const cache = await cachedFeatures(frozen.encoder, data.bank.images, JSON.stringify({ world: '@vlm/shapeworld', seed: args.seed, sizes: { ...sizes, pairSteps: 0, steps: 0, stage1Steps: 0, logEvery: 0, checkpointEvery: 0 } }), join(args.out, 'features'));
+  const rawFeatures = cache.features as tf.Tensor3D;
+  log(`  ${data.bank.images.length} images drawn and ${cache.fromStore ? 'their features read from' : 'encoded once by the frozen encoder into'} ${join(args.out, 'features')} in ${((performance.now() - t) / 1000).toFixed(1)} s → [${rawFeatures.shape}]`);
+  // Frozen per-channel standardization with the training images' statistics (saved for `caption`/`ask`).
+  const trainImages = [...new Set([...data.train.captions, ...data.train.qa, ...data.train.episodes].flatMap((e) => e.images))];
+  const stats = trainingStatistics(rawFeatures, trainImages);
+  const encoder = standardizeEncoder(frozen, stats);
+  tf.dispose([stats.mean, stats.std]);
+  const features = encoder.standardize(rawFeatures);
+  log(`  tokens standardized per channel with the statistics of the ${trainImages.length} training images → ${writeStandardization(args.out, encoder)}`);
   log(`  training: ${data.train.captions.length} captions, ${data.train.qa.length} questions, ${data.train.episodes.length} episodes; held out (compositional split): ${data.heldOut.scenes.length} scenes`);
 
   const tok = frozen.tokenizer;
@@ -74,15 +82,18 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   const epT = data.train.episodes.map((e) => tokenize(tok, e));
 
   // ------------------------------------------------------------------ Flamingo
-  log('\n3. Flamingo: Perceiver Resampler + gated cross-attention before every LM layer; captions, VQA and interleaved episodes');
+  log(`\n3. Flamingo: Perceiver Resampler + gated cross-attention before every LM layer; image–caption pairs first, then captions, VQA and interleaved episodes  [${elapsed()}]`);
   const flamingo = new Flamingo({ vision: frozen.encoder, lm: frozen.lm, bridge: flamingoBridgeConfig(frozen, args.quick), tokenizer: tok });
   const gateTrack = () => Object.fromEntries(flamingo.gateValues().flatMap((g) => [[`gate.${g.layer}.attn`, g.attn], [`gate.${g.layer}.ff`, g.ff]]));
-  const flamingoRun = await trainBridge<FlamingoBatch>(
+  const flamingoData = (examples: Tokenized[]) => unitDataset(batchUnits(examples, sizes.batchSize, args.seed), (u) => flamingoBatch(u, features, frozen.padId));
+  const flamingoRun = await trainPhases<FlamingoBatch>(
     'flamingo',
     flamingo,
-    unitDataset(batchUnits([...capT, ...qaT, ...epT], sizes.batchSize, args.seed), (u) => flamingoBatch(u, features, frozen.padId)),
+    [
+      { name: 'flamingo-pairs', data: flamingoData(capT), steps: sizes.pairSteps },
+      { name: 'flamingo', data: flamingoData([...capT, ...qaT, ...epT]), steps: sizes.steps },
+    ],
     (b) => causalLmLoss(flamingo.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask, visionTokens: b.visionTokens }).logits, b.labels),
-    sizes.steps,
     settings,
     gateTrack,
   );
@@ -96,7 +107,7 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   log(`  ablation (gates forced to 0): ${ablation.map((a) => `${a.layer === 'all' ? 'all' : `layer ${a.layer}`}: colour ${pct(a.caption_color)} shape ${pct(a.caption_shape)}`).join('; ')}`);
 
   // ------------------------------------------------------------------ BLIP-2
-  log('\n4. BLIP-2: Q-Former with 32 queries; stage 1 ITC + ITM + ITG, stage 2 soft visual prompt into the frozen LM, stage 3 instructions');
+  log(`\n4. BLIP-2: Q-Former with 32 queries; stage 1 ITC + ITM + ITG, stage 2 soft visual prompt into the frozen LM on captions, stage 3 instructions (captions + questions)  [${elapsed()}]`);
   const blip2 = new Blip2({ vision: frozen.encoder, lm: frozen.lm, qformer: blip2QFormerArgs(frozen), stage1: { embedDim: 64, decoderStartTokenId: frozen.eocId }, imageTokenId: frozen.imageId, tokenizer: tok });
   const stage1Units = batchUnits(data.train.captions.map((e) => ({ ids: tok.encode(canonicalCaption(data.bank.scenes[e.scene]!)), promptLength: 0, images: e.images })), Math.max(4, sizes.batchSize), args.seed);
   const stage1Run = await trainBridge<{ visionTokens: tf.Tensor; inputIds: tf.Tensor; attentionMask: tf.Tensor }>(
@@ -127,12 +138,15 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   })();
   log(`  stage-1 retrieval on held-out scenes: image→text R@1 ${pct(retrieval.i2t_r1)}, text→image R@1 ${pct(retrieval.t2i_r1)}`);
   const softLoss = (m: Blip2 | Llava) => (b: SoftPromptBatch) => m.loss({ visionTokens: b.visionTokens, inputIds: b.inputIds, attentionMask: b.attentionMask, promptLength: b.promptLength });
-  const blip2Run = await trainBridge<SoftPromptBatch>(
+  const softData = (m: Blip2 | Llava, examples: Tokenized[]) => unitDataset(batchUnits(examples, sizes.batchSize, args.seed), (u) => softPromptBatch(m, u, features, frozen.padId, frozen.imageId));
+  const blip2Run = await trainPhases<SoftPromptBatch>(
     'blip2',
     { qformer: blip2.qformer },
-    unitDataset(batchUnits([...capT, ...qaT], sizes.batchSize, args.seed), (u) => softPromptBatch(blip2, u, features, frozen.padId, frozen.imageId)),
+    [
+      { name: 'blip2-stage2', data: softData(blip2, capT), steps: sizes.pairSteps },
+      { name: 'blip2', data: softData(blip2, [...capT, ...qaT]), steps: sizes.steps },
+    ],
     softLoss(blip2),
-    sizes.steps,
     settings,
   );
   logRun(log, blip2Run);
@@ -141,17 +155,19 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   log(`  held out: ${fmt(blip2Held.scores)}`);
 
   // ------------------------------------------------------------------ baselines
-  log('\n5. Baselines on the same data and budget: the frozen LM alone (no image), and an LLaVA-style MLP projector');
+  log(`\n5. Baselines on the same data and budget: the frozen LM alone (no image), and an LLaVA-style MLP projector (alignment on captions, then the mixture)  [${elapsed()}]`);
   const lmOnly = lmOnlyAnswerer(frozen);
   const lmHeld = heldOutScores(lmOnly, data);
   log(`  LM alone: ${fmt(lmHeld.scores)}`);
   const llava = new Llava({ vision: frozen.encoder, lm: frozen.lm, projector: { inFeatures: frozen.encoder.tokenWidth, outFeatures: frozen.lm.info.embedDim }, imageTokenId: frozen.imageId, tokenizer: tok });
-  const llavaRun = await trainBridge<SoftPromptBatch>(
+  const llavaRun = await trainPhases<SoftPromptBatch>(
     'mlp-projector',
     llava,
-    unitDataset(batchUnits([...capT, ...qaT], sizes.batchSize, args.seed), (u) => softPromptBatch(llava, u, features, frozen.padId, frozen.imageId)),
+    [
+      { name: 'mlp-projector-align', data: softData(llava, capT), steps: sizes.pairSteps },
+      { name: 'mlp-projector', data: softData(llava, [...capT, ...qaT]), steps: sizes.steps },
+    ],
     softLoss(llava),
-    sizes.steps,
     settings,
   );
   logRun(log, llavaRun);
@@ -159,7 +175,7 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   log(`  MLP projector: ${fmt(llavaHeld.scores)}`);
 
   // ------------------------------------------------------------------ experiments
-  log('\n6. Q-Former probe: 32 query outputs over held-out placements; similarity between queries; per-query linear probes');
+  log(`\n6. Q-Former probe: 32 query outputs over held-out placements; similarity between queries; per-query linear probes  [${elapsed()}]`);
   const probeIdx = data.probeScenes;
   const queryOut = tf.tidy(() => blip2.queryOutputs(tf.gather(features, probeIdx)));
   const objects = probeIdx.map((i) => data.bank.scenes[i]!.objects[0]!);
@@ -176,9 +192,11 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   const best = (attr: string) => probe.perQuery.reduce((a, b) => (b[attr]! > a[attr]! ? b : a));
   log(`  best query per attribute: ${['color', 'shape', 'size', 'position'].map((a) => `${a} q${best(a).query} ${pct(best(a)[a]!)} (chance ${pct(probe.chance[a]!)})`).join(', ')}`);
 
-  log('\n7. Few-shot: implied-task episodes (0/2/4 shots) and VQA with 0/2/3 solved examples');
-  const fewShot = { flamingo: fewShotEpisodes(flamingoAnswer, data), blip2: fewShotEpisodes(blip2Answer, data), lm_only: fewShotEpisodes(lmOnly, data) };
+  log(`\n7. Few-shot: implied-task episodes (0/2/4 shots) and VQA with 0/2/3 solved examples  [${elapsed()}]`);
+  const fewShot = { flamingo: fewShotEpisodes(flamingoAnswer, data.fewShotEpisodes), blip2: fewShotEpisodes(blip2Answer, data.fewShotEpisodes), lm_only: fewShotEpisodes(lmOnly, data.fewShotEpisodes) };
+  const fewShotMix = { flamingo: fewShotEpisodes(flamingoAnswer, data.fewShotMixtures), blip2: fewShotEpisodes(blip2Answer, data.fewShotMixtures), lm_only: fewShotEpisodes(lmOnly, data.fewShotMixtures) };
   const fewShotV = { flamingo: fewShotVqa(flamingoAnswer, data), blip2: fewShotVqa(blip2Answer, data), lm_only: fewShotVqa(lmOnly, data) };
+  for (const [k, v] of Object.entries(fewShotMix)) log(`  two-attribute episodes (held-out tasks) ${k}: ${Object.entries(v).map(([s, a]) => `${s}-shot ${a === null ? 'n/a (too long for the LM)' : pct(a)}`).join(', ')}`);
   for (const [k, v] of Object.entries(fewShot)) log(`  episodes ${k}: ${Object.entries(v).map(([s, a]) => `${s}-shot ${a === null ? 'n/a (too long for the LM)' : pct(a)}`).join(', ')}`);
   for (const [k, v] of Object.entries(fewShotV)) log(`  VQA ${k}: ${Object.entries(v).map(([s, a]) => `${s}-shot ${a === null ? 'n/a (too long for the LM)' : pct(a)}`).join(', ')}`);
 
@@ -220,6 +238,7 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
       images: probeIdx.length,
     },
     few_shot: fewShot,
+    few_shot_mixtures: fewShotMix,
     few_shot_vqa: fewShotV,
     samples,
     bridges,
@@ -244,6 +263,7 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   log(`\nwrote ${join(args.out, 'results.json')}, ${join(args.out, 'report.html')}, bridges (${Object.values(bridges).map((b) => b.weights).join(', ')}), metrics/ and checkpoints/`);
 
   cache.dispose();
+  features.dispose();
   for (const m of [flamingo, blip2, llava]) m.dispose();
   frozen.lm.dispose();
   frozen.encoder.dispose();

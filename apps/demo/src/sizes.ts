@@ -7,7 +7,13 @@ export interface DemoSizes {
   fewShotVqa: number;
   probeScenes: number;
   batchSize: number;
-  /** Optimizer steps of each bridge's main training. */
+  /**
+   * Optimizer steps of each bridge on image–caption pairs first (Flamingo's image–text pairs,
+   * BLIP-2's stage 2, LLaVA's feature alignment): with the gates at 0 the visual path only opens
+   * where every target word depends on the image.
+   */
+  pairSteps: number;
+  /** Then optimizer steps on the whole mixture (captions, VQA, interleaved episodes; BLIP-2's stage 3). */
   steps: number;
   /** BLIP-2 stage-1 steps. */
   stage1Steps: number;
@@ -19,13 +25,15 @@ export interface DemoSizes {
 
 export function demoSizes(quick: boolean, steps: number | undefined): DemoSizes {
   const base: DemoSizes = quick
-    ? { trainScenes: 48, trainEpisodes: 12, heldOutScenes: 16, fewShotEpisodes: 6, fewShotVqa: 8, probeScenes: 24, batchSize: 8, steps: 24, stage1Steps: 8, logEvery: 4, checkpointEvery: 12 }
-    : { trainScenes: 480, trainEpisodes: 240, heldOutScenes: 96, fewShotEpisodes: 40, fewShotVqa: 36, probeScenes: 160, batchSize: 16, steps: 240, stage1Steps: 80, logEvery: 10, checkpointEvery: 60 };
+    ? { trainScenes: 48, trainEpisodes: 12, heldOutScenes: 16, fewShotEpisodes: 6, fewShotVqa: 8, probeScenes: 24, batchSize: 8, pairSteps: 24, steps: 16, stage1Steps: 8, logEvery: 4, checkpointEvery: 12 }
+    : { trainScenes: 480, trainEpisodes: 240, heldOutScenes: 96, fewShotEpisodes: 40, fewShotVqa: 36, probeScenes: 160, batchSize: 16, pairSteps: 500, steps: 300, stage1Steps: 80, logEvery: 10, checkpointEvery: 60 };
   if (steps !== undefined) {
-    base.steps = steps;
-    base.stage1Steps = Math.max(1, Math.round(steps / 3));
-    base.checkpointEvery = Math.max(1, Math.round(steps / 4));
-    base.logEvery = Math.max(1, Math.round(steps / 24));
+    // --steps N: N steps per bridge in all, 5/8 on pairs and 3/8 on the mixture
+    base.pairSteps = Math.max(1, Math.round((steps * 5) / 8));
+    base.steps = Math.max(1, steps - base.pairSteps);
+    base.stage1Steps = Math.max(1, Math.round(steps / 10));
+    base.checkpointEvery = Math.max(1, Math.round(steps / 8));
+    base.logEvery = Math.max(1, Math.round(steps / 48));
   }
   return base;
 }

@@ -93,3 +93,41 @@ function readSteps(path: string): LoggedStep[] {
   }
   return [...byStep.values()].sort((a, b) => a.step - b.step);
 }
+
+/** One phase of a bridge's training: its name (checkpoints, metrics), data and steps. */
+export interface TrainPhase<B> {
+  name: string;
+  data: Dataset<B>;
+  steps: number;
+}
+
+/**
+ * Trains a bridge in phases, one after the other (each its own optimizer, warmup + cosine,
+ * checkpoints and metrics log, so `--resume` picks up inside any phase); the runs are joined
+ * into one history with the steps counted on from phase to phase.
+ */
+export async function trainPhases<B extends tf.TensorContainer>(
+  name: string,
+  modules: Module | Record<string, Module>,
+  phases: ReadonlyArray<TrainPhase<B>>,
+  loss: (batch: B) => tf.Scalar,
+  settings: TrainSettings,
+  track?: () => Record<string, number>,
+): Promise<TrainRun & { phases: Array<{ name: string; steps: number; seconds: number }> }> {
+  const joined: LoggedStep[] = [];
+  const done: Array<{ name: string; steps: number; seconds: number }> = [];
+  let offset = 0;
+  let seconds = 0;
+  let parameters = 0;
+  let resumedFrom: number | null = null;
+  for (const phase of phases) {
+    const run = await trainBridge(phase.name, modules, phase.data, loss, phase.steps, settings, track);
+    joined.push(...run.steps.map((s) => ({ ...s, step: s.step + offset })));
+    if (run.resumedFrom !== null && resumedFrom === null) resumedFrom = run.resumedFrom + offset;
+    offset += phase.steps;
+    seconds += run.seconds;
+    parameters = run.parameters;
+    done.push({ name: phase.name, steps: phase.steps, seconds: run.seconds });
+  }
+  return { name, steps: joined, seconds, parameters, resumedFrom, phases: done };
+}

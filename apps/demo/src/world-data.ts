@@ -36,6 +36,14 @@ export interface Example {
   task?: string;
 }
 
+/** An episode of few-shot evaluation: shots (bank image, answer), the query image and its answer. */
+export interface FewShotEpisode {
+  shots: Array<{ image: number; answer: string }>;
+  query: number;
+  answer: string;
+  task: string;
+}
+
 /** A question asked about a held-out scene, with few-shot examples of the same kind from training scenes. */
 export interface FewShotVqaItem {
   query: Example;
@@ -46,8 +54,13 @@ export interface WorldData {
   bank: ImageBank;
   train: { captions: Example[]; qa: Example[]; episodes: Example[] };
   heldOut: { scenes: number[]; captions: Example[]; qa: Example[] };
-  /** Implied-task episodes with 4 shots (0/2/4-shot prompts are cut from them). */
-  fewShotEpisodes: Array<{ shots: Array<{ image: number; answer: string }>; query: number; answer: string; task: string }>;
+  /**
+   * Implied-task episodes with 4 shots (0/2/4-shot prompts are cut from them) on held-out scenes:
+   * the prompt never names the task (colour, shape, size, count or position), only the shots' answers imply it.
+   */
+  fewShotEpisodes: FewShotEpisode[];
+  /** The same on the held-out two-attribute tasks ("red star", "small star") that no training episode has. */
+  fewShotMixtures: FewShotEpisode[];
   fewShotVqa: FewShotVqaItem[];
   /** Scenes for the Q-Former probe (held-out placements, single objects). */
   probeScenes: number[];
@@ -98,12 +111,15 @@ export function buildWorldData(sizes: DemoSizes, seed: number): WorldData {
     return qaExample(i, qs.find((q) => q.kind === kind) ?? qs[0]!);
   });
 
-  const fewShotEpisodes = splitEpisodes('test-tasks', sizes.fewShotEpisodes, { seed: seed + 99, shots: 4 }).map((ep) => ({
-    shots: ep.shots.map((s) => ({ image: add(s.scene), answer: s.answer })),
-    query: add(ep.query.scene),
-    answer: ep.query.answer,
-    task: ep.task,
-  }));
+  const episodesOf = (split: 'validation' | 'test-tasks') =>
+    splitEpisodes(split, sizes.fewShotEpisodes, { seed: seed + 99, shots: 4 }).map((ep) => ({
+      shots: ep.shots.map((s) => ({ image: add(s.scene), answer: s.answer })),
+      query: add(ep.query.scene),
+      answer: ep.query.answer,
+      task: ep.task,
+    }));
+  const fewShotEpisodes = episodesOf('validation');
+  const fewShotMixtures = episodesOf('test-tasks');
 
   const byKind = new Map<string, Example[]>();
   for (const ex of qa) byKind.set(ex.questionKind!, [...(byKind.get(ex.questionKind!) ?? []), ex]);
@@ -114,11 +130,11 @@ export function buildWorldData(sizes: DemoSizes, seed: number): WorldData {
   });
 
   const probeScenes = splitScenes('test-placement', sizes.probeScenes, { seed, objects: 1 }).map(add);
-  return { bank, train: { captions, qa, episodes }, heldOut: { scenes: heldIdx, captions: heldCaptions, qa: heldQa }, fewShotEpisodes, fewShotVqa, probeScenes };
+  return { bank, train: { captions, qa, episodes }, heldOut: { scenes: heldIdx, captions: heldCaptions, qa: heldQa }, fewShotEpisodes, fewShotMixtures, fewShotVqa, probeScenes };
 }
 
 /** An episode prompt with the last `k` of its shots (0 = the query alone). */
-export function fewShotEpisodePrompt(ep: WorldData['fewShotEpisodes'][number], k: number): { images: number[]; prompt: string } {
+export function fewShotEpisodePrompt(ep: FewShotEpisode, k: number): { images: number[]; prompt: string } {
   const shots = k === 0 ? [] : ep.shots.slice(ep.shots.length - k);
   return { images: [...shots.map((s) => s.image), ep.query], prompt: `${shots.map((s) => episodeChunk(s.answer)).join('')}${IMAGE_TOKEN} answer:` };
 }

@@ -34,6 +34,7 @@ describe('npm run demo -- --quick', () => {
       for (const p of r.qformer_probe.per_query) expect(Object.keys(p).sort()).toEqual(['color', 'position', 'query', 'shape', 'size']);
       for (const m of ['flamingo', 'blip2', 'lm_only']) {
         expect(Object.keys(r.few_shot[m]).sort()).toEqual(['0', '2', '4']);
+        expect(Object.keys(r.few_shot_mixtures[m]).sort()).toEqual(['0', '2', '4']);
         expect(Object.keys(r.few_shot_vqa[m]).sort()).toEqual(['0', '2', '3']);
         for (const v of [...Object.values(r.few_shot[m]), ...Object.values(r.few_shot_vqa[m])]) expect(isAccOrNull(v)).toBe(true);
       }
@@ -42,7 +43,7 @@ describe('npm run demo -- --quick', () => {
       const html = readFileSync(join(out, 'report.html'), 'utf8');
       expect(html).toContain('<svg');
       expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href="http/); // self-contained
-      for (const f of ['flamingo.safetensors', 'flamingo.json', 'blip2.safetensors', 'blip2.json', 'mlp-projector.safetensors', 'metrics/flamingo.jsonl', 'checkpoints/flamingo']) {
+      for (const f of ['vision-standardization.safetensors', 'flamingo.safetensors', 'flamingo.json', 'blip2.safetensors', 'blip2.json', 'mlp-projector.safetensors', 'metrics/flamingo.jsonl', 'checkpoints/flamingo']) {
         expect(existsSync(join(out, f)), f).toBe(true);
       }
     } finally {

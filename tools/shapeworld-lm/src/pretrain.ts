@@ -7,9 +7,9 @@
  * backend and matMul kernels give bit-identical weights.
  */
 import * as tf from '@tensorflow/tfjs';
-import { readSafetensors, trainableVariables, writeSafetensors } from '@vlm/core';
+import { readSafetensors, skipInit, trainableVariables, writeSafetensors } from '@vlm/core';
 import { createDecoderLM, loadTokenizer, type CausalLM, type LMTokenizer } from '@vlm/frozen-loaders';
-import { SPECIAL_TOKENS, mixSeed, shapeWorldTokenizerConfig, shapeWorldTokenizerJson, shuffled, worldRandom, worldText, type SplitName } from '@vlm/shapeworld';
+import { SPECIAL_TOKENS, mixSeed, shapeWorldTokenizerConfig, shapeWorldTokenizerJson, worldRandom, worldText, type SplitName } from '@vlm/shapeworld';
 
 /** Options of {@link pretrainShapeWorldLM}. */
 export interface PretrainOptions {
@@ -19,11 +19,11 @@ export interface PretrainOptions {
   nEmbd?: number;
   /** Attention heads. Default 4. */
   nHead?: number;
-  /** Longest sequence. Default 128. */
+  /** Longest sequence, and the length of the packed training rows. Default 256. */
   nPositions?: number;
-  /** Optimiser steps. Default 600. */
+  /** Optimiser steps. Default 500. */
   steps?: number;
-  /** Documents per step. Default 32. */
+  /** Packed rows of `nPositions` tokens per step. Default 4. */
   batchSize?: number;
   /** Peak learning rate. Default 2e-3. */
   learningRate?: number;
@@ -81,6 +81,11 @@ export interface PretrainReport {
   probe: Array<{ prompt: string; inputIds: number[]; logits: number[] }>;
   /** Seconds of training (excluding evaluation). */
   trainSeconds: number;
+  /**
+   * Predicted (non-padding) tokens of the training run: in all, and at positions in the second
+   * half of the context (`nPositions / 2` and later), which packing trains too.
+   */
+  trainedTokens: { total: number; secondHalf: number };
   /** What the LM alone says next after each probe prompt: its 6 most likely tokens with probabilities. */
   nextTokens: Array<{ prompt: string; top: Array<[string, number]> }>;
 }
@@ -174,9 +179,31 @@ function topNext(logits: number[], tok: LMTokenizer): Array<[string, number]> {
 }
 
 /**
- * Pretrains the world's LM. Batches are drawn from the train split's text stream: 8 batches'
- * documents at a time, sorted by length (little padding), cut into batches whose order is
- * shuffled, all seeded.
+ * Packs documents into rows of at most `length` tokens, GPT-2 style: consecutive documents
+ * `<s> … </s>` are concatenated into a row while they fit; a document that does not fit starts
+ * the next row (a document is never split). Rows are returned unpadded; every row is full up to
+ * less than one document.
+ */
+export function packDocuments(docs: readonly number[][], length: number): number[][] {
+  const rows: number[][] = [];
+  let row: number[] = [];
+  for (const d of docs) {
+    if (d.length > length) throw new Error(`packDocuments: a document of ${d.length} tokens is longer than the rows (${length} tokens)`);
+    if (row.length + d.length > length) {
+      rows.push(row);
+      row = [];
+    }
+    row.push(...d);
+  }
+  if (row.length > 0) rows.push(row);
+  return rows;
+}
+
+/**
+ * Pretrains the world's LM. Rows are packed from the train split's text stream in order
+ * ({@link packDocuments}: consecutive documents fill rows of `nPositions` tokens, so every
+ * position is trained; a document attends to the ones before it in its row, as in GPT-2's
+ * pretraining), `batchSize` rows a step, padding only the rest of a row. The stream is seeded.
  *
  * @example
  * ```ts
@@ -188,11 +215,11 @@ export async function pretrainShapeWorldLM(options: PretrainOptions = {}): Promi
     nLayer: options.nLayer ?? 4,
     nEmbd: options.nEmbd ?? 256,
     nHead: options.nHead ?? 4,
-    nPositions: options.nPositions ?? 128,
-    steps: options.steps ?? 600,
-    batchSize: options.batchSize ?? 32,
+    nPositions: options.nPositions ?? 256,
+    steps: options.steps ?? 500,
+    batchSize: options.batchSize ?? 4,
     learningRate: options.learningRate ?? 2e-3,
-    warmupSteps: Math.min(options.warmupSteps ?? 100, Math.ceil((options.steps ?? 600) / 10)),
+    warmupSteps: Math.min(options.warmupSteps ?? 100, Math.ceil((options.steps ?? 500) / 10)),
     clipNorm: options.clipNorm ?? 1,
     seed: options.seed ?? 0,
     evalDocuments: options.evalDocuments ?? 1000,
@@ -225,30 +252,30 @@ export async function pretrainShapeWorldLM(options: PretrainOptions = {}): Promi
     pad_token_id: PAD,
     torch_dtype: 'float32',
   };
-  const lm = createDecoderLM(config);
+  // Built without createDecoderLM's own random initialisation (skipInit): `initialise` draws the only one.
+  const lm = skipInit(() => createDecoderLM(config));
   initialise(lm, o.nLayer, o.seed);
   const vars = trainableVariables(lm);
   const parameters = vars.reduce((n, v) => n + v.size, 0);
-  log(`GPT-2 ${o.nLayer} layers × ${o.nEmbd}, ${o.nHead} heads, vocab ${vocab}: ${parameters} weights; ${o.steps} steps of ${o.batchSize} documents on ${tf.getBackend()}`);
+  log(`GPT-2 ${o.nLayer} layers × ${o.nEmbd}, ${o.nHead} heads, vocab ${vocab}: ${parameters} weights; ${o.steps} steps of ${o.batchSize} packed rows of ${o.nPositions} tokens on ${tf.getBackend()}`);
 
   const optimizer = tf.train.adam(o.learningRate, 0.9, 0.98, 1e-8);
   const setLr = (lr: number) => {
     (optimizer as unknown as { learningRate: number }).learningRate = lr;
   };
-  const rng = worldRandom(mixSeed(o.seed, 0xba7c4));
-  let queue: number[][][] = [];
+  // The train stream, packed: documents are read 1024 at a time; the last, partly filled row of a
+  // chunk is dropped (not padded) so that rows are full up to less than one document.
+  let queue: number[][] = [];
   let nextDoc = 0;
   const nextBatch = () => {
-    if (queue.length === 0) {
-      const docs = encodeDocs(tok, 'train', 8 * o.batchSize, o.seed, nextDoc, o.nPositions);
+    while (queue.length < o.batchSize) {
+      const docs = encodeDocs(tok, 'train', 1024, o.seed, nextDoc, o.nPositions);
       nextDoc += docs.length;
-      const order = docs.map((d, i) => [d.length, i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-      const batches: number[][][] = [];
-      for (let i = 0; i < 8; i++) batches.push(order.slice(i * o.batchSize, (i + 1) * o.batchSize).map(([, j]) => docs[j]!));
-      queue = shuffled(rng, batches);
+      queue.push(...packDocuments(docs, o.nPositions).slice(0, -1));
     }
-    return queue.pop()!;
+    return queue.splice(0, o.batchSize);
   };
+  const trainedTokens = { total: 0, secondHalf: 0 };
 
   const losses: Array<[number, number]> = [];
   const t0 = performance.now();
@@ -257,6 +284,10 @@ export async function pretrainShapeWorldLM(options: PretrainOptions = {}): Promi
     const progress = step <= o.warmupSteps ? step / o.warmupSteps : 0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * (step - o.warmupSteps)) / Math.max(1, o.steps - o.warmupSteps)));
     setLr(o.learningRate * progress);
     const rows = nextBatch();
+    for (const r of rows) {
+      trainedTokens.total += r.length - 1;
+      trainedTokens.secondHalf += Math.max(0, r.length - 1 - Math.floor(o.nPositions / 2));
+    }
     const { ids, t } = padRows(rows);
     const lossValue = tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => {
@@ -277,7 +308,8 @@ export async function pretrainShapeWorldLM(options: PretrainOptions = {}): Promi
   }
   const trainSeconds = (performance.now() - t0) / 1000;
   optimizer.dispose();
-  return finishShapeWorldLM({ lm, tokenizer: tok, config, options: o, losses, trainSeconds, log });
+  log(`trained ${trainedTokens.total} tokens, ${trainedTokens.secondHalf} of them at positions ${Math.floor(o.nPositions / 2)}–${o.nPositions - 1}`);
+  return finishShapeWorldLM({ lm, tokenizer: tok, config, options: o, losses, trainSeconds, trainedTokens, log });
 }
 
 /** What {@link finishShapeWorldLM} takes: a trained model and the facts of its run. */
@@ -294,6 +326,8 @@ export interface FinishInput {
   losses: Array<[number, number]>;
   /** Seconds of training. */
   trainSeconds: number;
+  /** Predicted tokens of the training run. */
+  trainedTokens: PretrainReport['trainedTokens'];
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -323,6 +357,6 @@ export function finishShapeWorldLM(input: FinishInput): PretrainResult {
     weights,
     tokenizerJson: shapeWorldTokenizerJson(),
     tokenizerConfig: shapeWorldTokenizerConfig(),
-    report: { options: o, backend: tf.getBackend(), parameters, losses: input.losses, perplexity: ppl, probe, trainSeconds: Number(input.trainSeconds.toFixed(1)), nextTokens: probe.map((p) => ({ prompt: p.prompt, top: topNext(p.logits, tok) })) },
+    report: { options: o, backend: tf.getBackend(), parameters, losses: input.losses, perplexity: ppl, probe, trainSeconds: Number(input.trainSeconds.toFixed(1)), trainedTokens: input.trainedTokens, nextTokens: probe.map((p) => ({ prompt: p.prompt, top: topNext(p.logits, tok) })) },
   };
 }

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loadDecoderLM, loadTokenizer } from '@vlm/frozen-loaders';
-import { COLOURS, SHAPES } from '@vlm/shapeworld';
+import { COLOURS, SHAPES, worldText } from '@vlm/shapeworld';
 import { readShapeWorldLM, shapeWorldLMDir } from '../../../packages/shapeworld/src/node';
-import { probeLogits } from '../src/pretrain';
+import { packDocuments, probeLogits } from '../src/pretrain';
 
 const cli = resolve(__dirname, '../dist/cli.js');
 const backend = process.env.VLM_BACKEND ?? 'cpu';
@@ -26,6 +26,20 @@ function runTiny(out: string): void {
   const args = [cli, '--out', out, '--steps', '3', '--layers', '1', '--width', '32', '--heads', '2', '--batch', '4', '--eval-docs', '8', '--backend', backend];
   execFileSync(process.execPath, native ? args : [...args, '--no-native'], { stdio: 'pipe' });
 }
+
+describe('packDocuments', () => {
+  test('consecutive documents fill a row while they fit; one that does not starts the next row; none is split', () => {
+    const d = (n: number, v: number) => Array.from({ length: n }, () => v);
+    expect(packDocuments([d(3, 1), d(4, 2), d(2, 3), d(5, 4), d(8, 5)], 9)).toEqual([
+      [...d(3, 1), ...d(4, 2), ...d(2, 3)],
+      d(5, 4),
+      d(8, 5),
+    ]);
+    expect(packDocuments([d(9, 1), d(1, 2)], 9)).toEqual([d(9, 1), d(1, 2)]);
+    expect(packDocuments([], 9)).toEqual([]);
+    expect(() => packDocuments([d(2, 1), d(10, 2)], 9)).toThrow('a document of 10 tokens is longer than the rows (9 tokens)');
+  });
+});
 
 describe('shapeworld-lm pretraining script', () => {
   test('tiny run twice → bit-identical folders; the folder loads through the HF loader path with the script’s logits', async () => {
@@ -73,8 +87,8 @@ describe('the committed LM (packages/shapeworld/lm)', () => {
     expect(worst).toBeLessThan(1e-3);
 
     const vocab = tok.vocabSize;
-    const nextProbs = (prompt: string) => {
-      const ids = tok.encode(prompt);
+    const nextProbs = (prompt: string, before: number[] = []) => {
+      const ids = [...before, ...tok.encode(prompt)];
       const probs = tf.tidy(() => tf.softmax(tf.slice(lm.forward({ inputIds: tf.tensor2d([ids], undefined, 'int32') }).logits, [0, ids.length - 1, 0], [1, 1, vocab])).dataSync());
       return (words: readonly string[]) => words.map((w) => probs[tok.tokenToId(w)!]!);
     };
@@ -87,6 +101,25 @@ describe('the committed LM (packages/shapeworld/lm)', () => {
     expect(colours.reduce((s, p) => s + p, 0)).toBeGreaterThan(0.9);
     const counts = nextProbs('<image> answer: two <|endofchunk|><image> answer: one <|endofchunk|><image> answer: three <|endofchunk|><image> answer:')(['one', 'two', 'three']);
     expect(counts.reduce((s, p) => s + p, 0)).toBeGreaterThan(0.9);
+
+    // 256 positions, and the second half is trained (packed rows): after 150+ tokens of other
+    // documents the same prompts still get the same kinds of answers.
+    expect(lm.maxPositions).toBe(256);
+    expect(report.options.nPositions).toBe(256);
+    expect(report.trainedTokens.secondHalf).toBeGreaterThan(0.4 * report.trainedTokens.total);
+    // The context: held-out documents `<s> … </s>` one after another, as the packed rows hold them.
+    const eos = tok.tokenToId('</s>')!;
+    const context: number[] = [];
+    for (const d of worldText('validation', 40, { seed: 1 })) if (context.length < 150) context.push(...tok.encode(d.text), eos);
+    expect(context.length).toBeGreaterThanOrEqual(150);
+    const late = nextProbs('<image> a small red', context);
+    expect(late(SHAPES).reduce((s, p) => s + p, 0)).toBeGreaterThan(0.9);
+    expect(Math.max(...late(SHAPES))).toBeLessThan(0.6);
+    const lateCounts = nextProbs('<image> answer: two <|endofchunk|><image> answer: one <|endofchunk|><image> answer: three <|endofchunk|><image> answer:', context)(['one', 'two', 'three']);
+    expect(lateCounts.reduce((s, p) => s + p, 0)).toBeGreaterThan(0.9);
+    // A 256-token input runs.
+    const full = tf.tidy(() => lm.forward({ inputIds: tf.zeros([1, 256], 'int32') }).logits.shape);
+    expect(full).toEqual([1, 256, vocab]);
     lm.dispose();
   });
 });
