@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { IGNORE_INDEX, causalLmLoss, manualSeed } from '@vlm/core';
 import { preprocessImages, type LMTokenizer, type VisionEncoder } from '@vlm/frozen-loaders';
 import { Flamingo, type FlamingoBridgeConfig } from '@vlm/pipelines';
-import { IMAGE_TOKEN, END_OF_CHUNK, canonicalCaption, renderScene, splitScenes, type Scene } from '@vlm/shapeworld';
+import { IMAGE_TOKEN, END_OF_CHUNK, canonicalCaption, renderScene, sceneQuestions, splitScenes, type Scene } from '@vlm/shapeworld';
 import { AdamW, Trainer, cosineScheduleWithWarmup, isNoWeightDecayParameter, namedParameters, paramGroups, tensorDataset, type StepMetrics } from '@vlm/train';
 
 /** The caption prompt: the world's captions start "a …", so `<image> a` asks for one. */
@@ -28,19 +28,22 @@ export function smallFlamingoBridge(tokenWidth: number, mediaTokenId: number, eo
   };
 }
 
-/** Caption examples of world scenes as fixed-width tensors (one width: no new kernels per step on WebGPU). */
+/** Caption (and question) examples of world scenes as fixed-width tensors (one width: no new kernels per step on WebGPU). */
 export interface CaptionSet {
   /** Standardized vision tokens `[N, 1, tokens, width]`. */
   visionTokens: tf.Tensor4D;
   inputIds: tf.Tensor2D;
   attentionMask: tf.Tensor2D;
-  /** Ids of the caption, {@link IGNORE_INDEX} on the prompt and the padding. */
+  /** Ids of the caption or answer, {@link IGNORE_INDEX} on the prompt and the padding. */
   labels: tf.Tensor2D;
   scenes: Scene[];
 }
 
-/** Encodes `count` one-object training scenes (seeded) and tokenizes their captions. */
-export async function captionSet(encoder: VisionEncoder, tokenizer: LMTokenizer, padId: number, count: number, seed: number): Promise<CaptionSet> {
+/**
+ * Encodes `count` one-object training scenes (seeded) and tokenizes their captions, plus
+ * `questionsPerScene` of their questions (`sceneQuestions`, kinds in rotation) as further rows.
+ */
+export async function captionSet(encoder: VisionEncoder, tokenizer: LMTokenizer, padId: number, count: number, seed: number, questionsPerScene = 0): Promise<CaptionSet> {
   const scenes = splitScenes('train', count, { seed, objects: 1 });
   const chunks: tf.Tensor3D[] = [];
   for (let i = 0; i < scenes.length; i += 8) {
@@ -48,16 +51,25 @@ export async function captionSet(encoder: VisionEncoder, tokenizer: LMTokenizer,
     chunks.push(tf.tidy(() => encoder.encode(preprocessImages(images, encoder.preprocessing))));
     await tf.nextFrame();
   }
-  const rows = scenes.map((s) => {
-    const prompt = tokenizer.encode(CAPTION_PROMPT);
-    const target = tokenizer.encode(`${canonicalCaption(s).replace(/^an? /, '')} ${END_OF_CHUNK}`, { addSpecialTokens: false });
-    return { ids: [...prompt, ...target], promptLength: prompt.length };
+  const row = (scene: number, promptText: string, answer: string) => {
+    const prompt = tokenizer.encode(promptText);
+    const target = tokenizer.encode(`${answer} ${END_OF_CHUNK}`, { addSpecialTokens: false });
+    return { scene, ids: [...prompt, ...target], promptLength: prompt.length };
+  };
+  const rows = scenes.map((s, i) => row(i, CAPTION_PROMPT, canonicalCaption(s).replace(/^an? /, '')));
+  scenes.forEach((s, i) => {
+    const qs = sceneQuestions(s);
+    for (let j = 0; j < questionsPerScene; j++) {
+      const q = qs[(i * questionsPerScene + j) % qs.length]!;
+      rows.push(row(i, questionPrompt(q.question), q.answer));
+    }
   });
   const width = Math.max(...rows.map((r) => r.ids.length));
   const pad = (r: { ids: number[] }, v: number) => new Array<number>(width - r.ids.length).fill(v);
   const visionTokens = tf.tidy(() => {
     const all = tf.concat(chunks);
-    return tf.expandDims(all, 1) as tf.Tensor4D;
+    const perRow = questionsPerScene > 0 ? tf.gather(all, tf.tensor1d(rows.map((r) => r.scene), 'int32')) : all;
+    return tf.expandDims(perRow, 1) as tf.Tensor4D;
   });
   tf.dispose(chunks);
   return {
