@@ -33,3 +33,34 @@ export function checkBackendMemory(bytes: number, what: string): void {
       'Use the cpu backend (in Node with @vlm/native-matmul for speed), webgpu or webgl, or a smaller model.',
   );
 }
+
+// The parts of the wasm backend (`BackendWasm`) that reserveBackendMemory uses: its heap and allocator.
+interface WasmHeap {
+  wasm?: { HEAPU8?: Uint8Array; _malloc?(bytes: number): number; _free?(pointer: number): void };
+}
+
+/**
+ * On wasm, grows the heap once by `bytes` before a model's weights are read one at a time:
+ * allocates one block of that size from the heap's allocator and frees it (no tensor is made),
+ * so that the allocator hands the weights out of it. Otherwise the heap grows in steps of ~20%
+ * (at most 96 MB), and each growth can set off a garbage collection (measured on a busy
+ * machine: CLIP ViT-B/16 F16 loaded ~1/4 faster, and its heap ended at 344 MB instead of
+ * 406 MB). Only an optimisation: skipped on other backends, when the heap would pass
+ * {@link WASM_HEAP_LIMIT_BYTES} (less the runtime's share), or when the block cannot be
+ * allocated. Call it after {@link checkBackendMemory}.
+ *
+ * @example
+ * ```ts
+ * checkBackendMemory(4 * params, 'the tower');
+ * reserveBackendMemory(4 * params);
+ * ```
+ */
+export function reserveBackendMemory(bytes: number): void {
+  if (tf.getBackend() !== 'wasm' || !(bytes > 0)) return;
+  const wasm = (tf.backend() as unknown as WasmHeap).wasm;
+  const heap = wasm?.HEAPU8?.byteLength;
+  if (heap === undefined || typeof wasm?._malloc !== 'function' || typeof wasm._free !== 'function') return;
+  if (heap + bytes > WASM_HEAP_LIMIT_BYTES - WASM_RESERVE_BYTES) return;
+  const pointer = wasm._malloc(Math.ceil(bytes)) >>> 0;
+  if (pointer !== 0) wasm._free(pointer);
+}

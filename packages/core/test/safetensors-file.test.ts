@@ -99,19 +99,38 @@ describe('SafetensorsFile: header first, then only the tensors asked for', () =>
     b.dispose();
   });
 
-  test('readTensor(name, { transpose: true }) decodes a 2-D float tensor straight into [cols, rows], across row blocks', () => {
-    // 3 × 700,001 → blocks of one row (2^20 / cols); 5000 × 7 → one block; F16 and F32.
-    for (const [rows, cols] of [[3, 700_001], [5000, 7]] as const) {
-      const w = tf.randomNormal([rows, cols], 0, 1, 'float32', 7);
-      for (const bytes of [writeSafetensors({ w }), build({ w: { dtype: 'F16', shape: [rows, cols], data_offsets: [0, 2 * rows * cols] } }, new Uint8Array(new Uint16Array(rows * cols).map((_, i) => (i * 7919) & 0x7bff).buffer))]) {
-        const file = SafetensorsFile.open(bytes);
-        const t = file.readTensor('w', { transpose: true });
-        const plain = file.readTensor('w');
-        expect(t.shape).toEqual([cols, rows]);
-        expect(tf.tidy(() => tf.max(tf.abs(tf.sub(t, tf.transpose(plain)))).dataSync()[0])).toBe(0);
-        tf.dispose([t, plain]);
+  test('readTensor(name, { transpose: true }) decodes F32, F16 and BF16 straight into [cols, rows], bit for bit, in memory (aligned or not) and from a byte source', () => {
+    // 3 × 700,001 → blocks of one row (2^20 / cols); 133 × 7 → two 64-row blocks and a part, 4 + 3 columns; 70 × 768;
+    // 1400 × 768 → two reads (1344 rows, then 56).
+    // The third number: reads of a byte source, at most 2^20 elements each (not one per 64-row block).
+    for (const [rows, cols, expectedReads] of [[3, 700_001, 3], [133, 7, 1], [70, 768, 1], [1400, 768, 2]] as const) {
+      const n = rows * cols;
+      // every 16-bit pattern shows up (NaN payloads, ±Inf, subnormals, -0), and F32 words with them in both halves
+      const words = new Uint16Array(2 * n).map((_, i) => (i * 7919) & 0xffff);
+      for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+        const size = dtype === 'F32' ? 4 : 2;
+        const data = new Uint8Array(words.buffer, 0, n * size);
+        const header = { w: { dtype, shape: [rows, cols], data_offsets: [0, n * size] } };
+        const aligned = build(header, data);
+        const unaligned = new Uint8Array(aligned.length + 1).subarray(1); // data at an odd address
+        unaligned.set(aligned);
+        let reads = 0;
+        const counting: SafetensorsByteSource = { byteLength: aligned.length, readInto: (p, into) => ((reads += 1), into.set(aligned.subarray(p, p + into.length))) };
+        for (const input of [aligned, unaligned, counting]) {
+          const file = SafetensorsFile.open(input);
+          reads = 0;
+          const t = file.readTensor('w', { transpose: true });
+          if (input === counting) expect(reads).toBe(expectedReads);
+          const plain = file.readTensor('w');
+          expect(t.shape).toEqual([cols, rows]);
+          const got = new Uint32Array((t.dataSync() as Float32Array).slice().buffer);
+          const want = new Uint32Array((plain.dataSync() as Float32Array).slice().buffer);
+          let bad = -1;
+          for (let c = 0; c < cols && bad < 0; c++) for (let r = 0; r < rows; r++) if (got[c * rows + r] !== want[r * cols + c]) { bad = c * rows + r; break; }
+          expect(bad).toBe(-1);
+          tf.dispose([t, plain]);
+        }
       }
-      w.dispose();
     }
     expect(() => SafetensorsFile.open(writeSafetensors({ v: tf.zeros([3]) })).readTensor('v', { transpose: true })).toThrow(/transpose needs a 2-D float tensor, got F32 \[3\]/);
   });

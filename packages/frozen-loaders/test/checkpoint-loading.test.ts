@@ -5,9 +5,9 @@ import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync,
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { skipInit, writeSafetensors, type SafetensorsByteSource } from '@vlm/core';
+import { reserveBackendMemory, skipInit, writeSafetensors, type SafetensorsByteSource } from '@vlm/core';
 import { createDecoderLM, loadDecoderLMSync } from '../src/lm/index';
-import { loadClipVisionModel } from '../src/vision/index';
+import { Blip2VisionModel, loadBlip2VisionModel, loadClipVisionModel, parseBlip2VisionConfig } from '../src/vision/index';
 import { readHfCheckpointDir } from '../src/node/index';
 import { GOLDEN_DIR, readCase, type VisionCase } from './vision-helpers';
 
@@ -213,5 +213,65 @@ describe('cause 7: CLIP saved by transformers 5.x (no vision_model. prefix) load
     tf.dispose([a, b]);
     v4.dispose();
     v5.dispose();
+  });
+});
+
+describe('BLIP-2 vision tower with separate q_bias / v_bias: only the biases are read together, the kernels stream', () => {
+  test('each weight is made once (no transposed copy of every kernel), same outputs as the fused layout', () => {
+    const config = { model_type: 'blip_2_vision_model', hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, image_size: 28, patch_size: 14 };
+    const source = new Blip2VisionModel(parseBlip2VisionConfig(config));
+    const fused = source.stateDict();
+    const split: Record<string, tf.Tensor> = {};
+    for (const [k, t] of Object.entries(fused)) {
+      const m = /^(.*)\.qkv\.bias$/.exec(k);
+      if (!m) continue;
+      [split[`${m[1]}.q_bias`], , split[`${m[1]}.v_bias`]] = tf.split(t, 3);
+      fused[k] = tf.tidy(() => tf.concat([split[`${m[1]}.q_bias`]!, tf.zeros([32]), split[`${m[1]}.v_bias`]!])); // HF has no k bias
+      t.dispose();
+    }
+    for (const [k, t] of Object.entries(fused)) if (!k.endsWith('qkv.bias')) split[k] = t;
+    source.loadStateDict(fused);
+    const weightBytes = Object.values(fused).reduce((n, t) => n + 4 * t.size, 0);
+    const biasBytes = Object.keys(fused).filter((k) => k.endsWith('qkv.bias')).reduce((n, k) => n + 4 * fused[k]!.size, 0);
+    const before = tf.memory().numTensors;
+    const { result: tower, bytes: made } = bytesMade(() => loadBlip2VisionModel({ config, weights: writeSafetensors(split) }));
+    // the kernels and the fused biases once each, plus the q/v biases and the zeros the fusion concatenates
+    expect(made).toBeLessThanOrEqual(weightBytes + biasBytes);
+    expect(tf.memory().numTensors - before).toBe(Object.keys(fused).length);
+    const pixels = tf.randomNormal([1, 3, 28, 28], 0, 1, 'float32', 3);
+    const [a, b] = [source.encode(pixels), tower.encode(pixels)];
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0])).toBe(0);
+    tf.dispose([a, b, pixels, ...Object.values(fused), ...Object.entries(split).filter(([k]) => /_bias$/.test(k)).map(([, t]) => t)]);
+    source.dispose();
+    tower.dispose();
+  });
+});
+
+describe('the wasm heap grows once per load (reserveBackendMemory), not in ~100 MB steps', () => {
+  test('reserving grows the heap once, the weights land in it, nothing is kept; past the heap or off wasm it does nothing', async () => {
+    const prev = tf.getBackend();
+    await tf.setBackend('wasm');
+    try {
+      const heap = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.byteLength;
+      const before = tf.memory();
+      reserveBackendMemory(0); // nothing
+      reserveBackendMemory(8 * 1024 ** 3); // past the 4 GiB heap: skipped, no error
+      expect(tf.memory().numTensors).toBe(before.numTensors);
+      const bytes = 64 * 1024 ** 2;
+      const start = heap();
+      reserveBackendMemory(bytes);
+      const reserved = heap();
+      expect(reserved - start).toBeGreaterThanOrEqual(bytes - start); // grown to hold the block (it may reuse free space)
+      expect(tf.memory().numTensors).toBe(before.numTensors);
+      expect(tf.memory().numBytes).toBe(before.numBytes);
+      const weights = Array.from({ length: 15 }, () => tf.zeros([bytes / 4 / 16])); // weights of 60 MB, one at a time
+      expect(heap()).toBe(reserved); // no further growth
+      tf.dispose(weights);
+    } finally {
+      await tf.setBackend(prev);
+    }
+    await tf.setBackend('cpu');
+    reserveBackendMemory(64 * 1024 ** 2); // other backends: nothing
+    await tf.setBackend(prev);
   });
 });

@@ -180,6 +180,70 @@ static void gemm_block(const vlm_sgemm_args *g, const float *a, const float *b, 
   }
 }
 
+// Products with few rows of op(A), as in a decode step (m = 1: one token against every weight):
+// packing would copy all of B per call for one row of output, and the micro-kernel would compute
+// MR - m rows of padding, so a decode step ran at a fraction of the memory bandwidth. Here B is
+// streamed once, straight from where it is: rows of C accumulate rows of B ([K,N]), or each
+// entry of C is a dot product with a row of B (transposed, [N,K]). op(A)'s rows are first copied
+// contiguous into the workspace (at most SMALL_M·k floats).
+enum { SMALL_M = 4, NB = 512 };
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+
+static inline float dot(const float *x, const float *y, int k) {
+  v8 s0 = {0}, s1 = {0};
+  int p = 0;
+  for (; p + 16 <= k; p += 16) {
+    s0 += *(const v8u *)(x + p) * *(const v8u *)(y + p);
+    s1 += *(const v8u *)(x + p + 8) * *(const v8u *)(y + p + 8);
+  }
+  for (; p + 8 <= k; p += 8) s0 += *(const v8u *)(x + p) * *(const v8u *)(y + p);
+  s0 += s1;
+  float s = ((s0[0] + s0[4]) + (s0[1] + s0[5])) + ((s0[2] + s0[6]) + (s0[3] + s0[7]));
+  for (; p < k; p++) s += x[p] * y[p];
+  return s;
+}
+
+// Columns [n0, n1) of one batch entry with m <= SMALL_M; `rows` holds op(A) as m contiguous rows.
+#if defined(VLM_X86) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#endif
+static void small_m_block(const vlm_sgemm_args *g, const float *rows, const float *b, float *c, int n0, int n1) {
+  const int m = g->m, k = g->k, n = g->n;
+  if (g->trans_b) {
+    for (int j = n0; j < n1; j++) {
+      const float *bj = b + (size_t)j * k;
+      for (int i = 0; i < m; i++) c[(size_t)i * n + j] = dot(rows + (size_t)i * k, bj, k) + (g->bias ? g->bias[j] : 0.0f);
+    }
+    return;
+  }
+  for (int j0 = n0; j0 < n1; j0 += NB) {
+    const int nb = n1 - j0 < NB ? n1 - j0 : NB;
+    for (int i = 0; i < m; i++) {
+      float *ci = c + (size_t)i * n + j0;
+      if (g->bias) memcpy(ci, g->bias + j0, nb * sizeof(float));
+      else memset(ci, 0, nb * sizeof(float));
+    }
+    for (int p = 0; p < k; p++) {
+      const float *bp = b + (size_t)p * n + j0;
+      for (int i = 0; i < m; i++) {
+        const float s = rows[(size_t)i * k + p];
+        float *restrict ci = c + (size_t)i * n + j0;
+        for (int j = 0; j < nb; j++) ci[j] += s * bp[j];
+      }
+    }
+  }
+}
+
+// Whether a product takes small_m_block: few rows, and op(A)'s rows fit the workspace.
+static int small_m(const vlm_sgemm_args *g) { return g->m <= SMALL_M && (size_t)g->m * g->k <= (size_t)(MC + MR_MAX) * KC; }
+
+// op(A)'s m rows, contiguous, into `rows`.
+static void copy_rows(const vlm_sgemm_args *g, const float *a, float *rows) {
+  for (int i = 0; i < g->m; i++)
+    for (int p = 0; p < g->k; p++) rows[(size_t)i * g->k + p] = at(a, g->trans_a ? g->m : g->k, g->trans_a, i, p);
+}
+
 size_t vlm_sgemm_workspace_floats(void) { return (size_t)(MC + MR_MAX) * KC + (size_t)KC * (NC + NR_MAX) + 64; }
 
 void vlm_sgemm_part(const vlm_sgemm_args *g, int part, int parts, float *workspace) {
@@ -187,13 +251,22 @@ void vlm_sgemm_part(const vlm_sgemm_args *g, int part, int parts, float *workspa
   const int batch = g->batch;
   // Many small products (attention heads): split the batch. Otherwise split the longer of M, N
   // in whole tiles, so no thread packs the other thread's panels.
+  const int few = small_m(g);
   if (batch >= 2 * parts || parts == 1) {
     const int b0 = (int)((long)batch * part / parts), b1 = (int)((long)batch * (part + 1) / parts);
-    for (int i = b0; i < b1; i++)
-      gemm_block(g, g->a + (size_t)i * g->stride_a, g->b + (size_t)i * g->stride_b, g->c + (size_t)i * g->m * g->n, 0, g->m, 0, g->n, ap, bp);
+    for (int i = b0; i < b1; i++) {
+      const float *a = g->a + (size_t)i * g->stride_a, *b = g->b + (size_t)i * g->stride_b;
+      float *c = g->c + (size_t)i * g->m * g->n;
+      if (few) {
+        copy_rows(g, a, ap);
+        small_m_block(g, ap, b, c, 0, g->n);
+      } else {
+        gemm_block(g, a, b, c, 0, g->m, 0, g->n, ap, bp);
+      }
+    }
     return;
   }
-  const int split_n = g->n >= g->m;
+  const int split_n = few || g->n >= g->m;
   const int len = split_n ? g->n : g->m, unit = split_n ? NR : MR;
   const int tiles = (len + unit - 1) / unit;
   const int t0 = (int)((long)tiles * part / parts) * unit, t1 = (int)((long)tiles * (part + 1) / parts) * unit;
@@ -202,7 +275,10 @@ void vlm_sgemm_part(const vlm_sgemm_args *g, int part, int parts, float *workspa
   for (int i = 0; i < batch; i++) {
     const float *a = g->a + (size_t)i * g->stride_a, *b = g->b + (size_t)i * g->stride_b;
     float *c = g->c + (size_t)i * g->m * g->n;
-    if (split_n) gemm_block(g, a, b, c, 0, g->m, lo, hi, ap, bp);
+    if (few) {
+      copy_rows(g, a, ap);
+      small_m_block(g, ap, b, c, lo, hi);
+    } else if (split_n) gemm_block(g, a, b, c, 0, g->m, lo, hi, ap, bp);
     else gemm_block(g, a, b, c, lo, hi, 0, g->n, ap, bp);
   }
 }

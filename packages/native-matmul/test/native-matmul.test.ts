@@ -157,6 +157,30 @@ describe.runIf(available)(`native matMul kernels on the ${activeBackend} backend
       });
     });
 
+    test('few rows (m ≤ 4, a decode step): B streamed unpacked — every transpose, a bias, batches, columns split across threads, k not a multiple of 8', () => {
+      tf.tidy(() => {
+        for (const m of [1, 2, 3, 4, 5]) {
+          for (const [n, k] of [[1, 1], [3, 7], [1100, 29], [2050, 768]] as const) {
+            for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+              const a = rand(tA ? [k, m] : [m, k], 10 * m + k);
+              const b = rand(tB ? [n, k] : [k, n], n + k);
+              const what = `m=${m} n=${n} k=${k} tA=${tA} tB=${tB}`;
+              expectClose(tf.matMul(a, b, tA, tB), stock(() => tf.matMul(a, b, tA, tB)), 1e-5, what);
+              const bias = rand([n], 7);
+              const fused = (x: tf.Tensor2D, y: tf.Tensor2D) => tf.fused.matMul({ a: x, b: y, bias, transposeA: tA, transposeB: tB });
+              // (against matMul + add: the stock wasm _FusedMatMul gets [1, 768]·[2050, 768]ᵀ + bias wrong, off by up to 55)
+              expectClose(fused(a as tf.Tensor2D, b as tf.Tensor2D), stock(() => tf.add(tf.matMul(a, b, tA, tB), bias)), 1e-5, `${what} + bias`);
+            }
+          }
+        }
+        // a batch of one-row products (attention heads of one new token), and one row against a batch of B
+        const q = rand([12, 1, 64], 1), kT = rand([12, 40, 64], 2);
+        expectClose(tf.matMul(q, kT, false, true), referenceMatMul(q, tf.transpose(kT, [0, 2, 1])));
+        const row = rand([1, 768], 3), bs = rand([3, 768, 50], 4);
+        expectClose(tf.matMul(row, bs), referenceMatMul(row, bs));
+      });
+    });
+
     test('n above the column block (3100 columns) and m above the row block (500 rows)', () => {
       tf.tidy(() => {
         const a = rand([3, 5], 1), b = rand([5, 3100], 2);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   checkBackendMemory,
+  reserveBackendMemory,
   SafetensorsFile,
   safetensorsTfDtype,
   skipInit,
@@ -199,6 +200,7 @@ export function qformerFromHfBlip2(config: Record<string, unknown>, hf: StateDic
     const { toLoad, hfKeys } = planHfBlip2Load(qformer, shapes, options);
     const params = Object.values(toLoad).reduce((n, e) => n + e.shape.reduce((a, d) => a * d, 1), 0);
     checkBackendMemory(4 * params, `qformerFromHfBlip2 (${(params / 1e6).toFixed(1)}M parameters as float32)`);
+    reserveBackendMemory(4 * params);
     const read = (name: string, transpose: boolean) => where.get(hfKeys.get(name)!)!.readTensor(hfKeys.get(name)!, { transpose });
     qformer.loadStateDictFrom({ shapes: toLoad, read: (name) => read(name, false), readTransposed: (name) => read(name, true) }, options);
   } catch (e) {

@@ -1,5 +1,5 @@
 /**
- * pnpm bench:load [--big] [--only NAME[,NAME...]] [--dir DIR] [--no-torch] [--runs N]
+ * pnpm bench:load [--big] [--only NAME[,NAME...]] [--dir DIR] [--no-torch] [--no-generate] [--runs N]
  *
  * Load time and peak memory of real-sized checkpoints, ours against PyTorch's eager load of
  * the same files, in one run (issue 14): GPT-2 124M (F32), OPT-125m in 5 shards (F32), a 125M
@@ -12,7 +12,11 @@
  * with PyTorch into DIR (default: $TMPDIR/vlm-bench-load), with the key names and shapes of the
  * Hugging Face models. Each load runs in a fresh process (so peak RSS is the load's own): ours
  * with `readHfCheckpointDir` + the loaders, PyTorch by reading every tensor into float32 torch
- * tensors (see the Python script). Prints a markdown table on stdout; progress on stderr.
+ * tensors (see the Python script). For the LMs, the first run also times a 64-token forward
+ * and greedy generation (batch 1, a 16-token prompt, 32 new tokens, KV cache) with the native
+ * matMul, against PyTorch generating from the same files (`load_checkpoints.py generate`: the
+ * decoders in plain torch; the faster of one thread and every core), and says whether both chose the same ids. Prints a
+ * markdown table on stdout; progress on stderr.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -21,6 +25,7 @@ import {
   Blip2VisionModel,
   ClipVisionModel,
   createDecoderLM,
+  generate,
   loadBlip2VisionModel,
   loadClipVisionModel,
   loadDecoderLM,
@@ -47,6 +52,8 @@ interface Model {
   name: string;
   label: string;
   big?: boolean;
+  /** A decoder LM: the first run also times a forward and generation. */
+  lm?: boolean;
   /** Our backend: stock wasm, or cpu with the native matMul. */
   backend: 'wasm' | 'cpu+native';
   config: Record<string, unknown>;
@@ -101,12 +108,12 @@ async function loadLM(dir: string, keyPrefix?: string) {
 
 const MODELS: Model[] = [
   {
-    name: 'gpt2', label: 'GPT-2 124M F32', backend: 'wasm', config: GPT2,
+    name: 'gpt2', label: 'GPT-2 124M F32', backend: 'wasm', lm: true, config: GPT2,
     files: () => ({ 'model.safetensors': specOf(lmShapes(GPT2), 'F32') }),
     load: (dir) => loadLM(dir),
   },
   {
-    name: 'opt', label: 'OPT-125m, 5 shards', backend: 'wasm', config: OPT,
+    name: 'opt', label: 'OPT-125m, 5 shards', backend: 'wasm', lm: true, config: OPT,
     files: () => {
       const all = specOf(lmShapes(OPT), 'F32');
       const per = Math.ceil(all.length / 5);
@@ -120,7 +127,7 @@ const MODELS: Model[] = [
     load: (dir) => loadLM(dir),
   },
   {
-    name: 'llama', label: 'LLaMA 125M BF16 (GQA)', backend: 'wasm', config: LLAMA,
+    name: 'llama', label: 'LLaMA 125M BF16 (GQA)', backend: 'wasm', lm: true, config: LLAMA,
     files: () => ({ 'model.safetensors': specOf(lmShapes(LLAMA), 'BF16') }),
     load: (dir) => loadLM(dir),
   },
@@ -158,11 +165,15 @@ const MODELS: Model[] = [
     },
   },
   {
-    name: 'tinyllama', label: 'TinyLlama-1.1B BF16 (one 2.2 GB file)', big: true, backend: 'cpu+native', config: TINYLLAMA,
+    name: 'tinyllama', label: 'TinyLlama-1.1B BF16 (one 2.2 GB file)', big: true, backend: 'cpu+native', lm: true, config: TINYLLAMA,
     files: () => ({ 'model.safetensors': specOf(lmShapes(TINYLLAMA), 'BF16') }),
     load: (dir) => loadLM(dir),
   },
 ];
+
+/** The generation benchmark: batch 1, greedy, this prompt, this many new tokens (ours and PyTorch's). */
+const PROMPT = Array.from({ length: 16 }, (_, i) => 1 + 37 * i);
+const NEW_TOKENS = 32;
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PYTHON = process.env.VLM_PYTHON ?? '/usr/bin/python3';
@@ -192,16 +203,32 @@ async function child(name: string, dir: string, backend: string): Promise<void> 
     // The load's own peak, before a forward (XNNPACK keeps packed copies of weights it multiplies).
     const peakRssBytes = process.resourceUsage().maxRSS * 1024;
     let forward64Ms: number | undefined;
-    if (loaded.lm) {
+    let generation: { tokensPerSecond: number; ids: number[] } | undefined;
+    if (loaded.lm && !process.argv.includes('--no-forward')) {
+      // (dataSync outside tidy: tidy walks whatever its function returns, a 3.2M-element array included)
       const ids = tf.tensor2d([Array.from({ length: 64 }, (_, i) => (i * 37) % 1000)], undefined, 'int32');
-      const step = () => tf.tidy(() => loaded.lm!.forward({ inputIds: ids }).logits.dataSync());
+      const step = () => {
+        const logits = tf.tidy(() => loaded.lm!.forward({ inputIds: ids }).logits);
+        logits.dataSync();
+        logits.dispose();
+      };
       step();
       const t = performance.now();
       step();
       forward64Ms = performance.now() - t;
       ids.dispose();
     }
-    result = { seconds, parameters: loaded.parameters, forward64Ms, peakRssBytes };
+    if (loaded.lm && process.argv.includes('--generate')) {
+      // Greedy generation with the native matMul (it does not change loading, so it is enabled only now).
+      const { enableNativeMatMul } = await import('@vlm/native-matmul');
+      enableNativeMatMul();
+      const run = () => generate(loaded.lm!, { inputIds: [PROMPT], maxNewTokens: NEW_TOKENS }).newTokens[0]!;
+      run(); // warm-up
+      const t = performance.now();
+      const ids = run();
+      generation = { tokensPerSecond: NEW_TOKENS / ((performance.now() - t) / 1000), ids };
+    }
+    result = { seconds, parameters: loaded.parameters, forward64Ms, peakRssBytes, ...generation };
     loaded.dispose();
   } catch (e) {
     result = { seconds: (performance.now() - started) / 1000, error: (e as Error).message.split('\n')[0]!.slice(0, 200) };
@@ -251,12 +278,19 @@ async function main(): Promise<void> {
     const backends = model.backend === 'wasm' ? ['wasm'] : ['cpu+native', 'wasm'];
     for (const backend of backends) {
       process.stderr.write(`${model.label}: ours on ${backend}…\n`);
-      const ours = Array.from({ length: backend === 'wasm' && model.big ? 1 : runs }, () =>
-        runJson(process.execPath, [fileURLToPath(import.meta.url), '--child', model.name, '--dir', dir, '--backend', backend]),
+      // The first run also times a 64-token forward and (LMs, unless --no-generate) greedy generation.
+      const generation = model.lm === true && !process.argv.includes('--no-generate') && backend === backends[0];
+      const ours = Array.from({ length: backend === 'wasm' && model.big ? 1 : runs }, (_, i) =>
+        runJson(process.execPath, [
+          fileURLToPath(import.meta.url), '--child', model.name, '--dir', dir, '--backend', backend,
+          ...(i === 0 ? (generation ? ['--generate'] : []) : ['--no-forward']),
+        ]),
       );
       const ok = ours.filter((o) => !o.error);
       const py = torch && backend === backends[0] ? Array.from({ length: runs }, () => runJson(PYTHON, [SCRIPT, 'load', ...weightFiles])) : [];
       const pyOk = py.filter((p) => !p.error);
+      const pyGen = torch && generation ? runJson(PYTHON, [SCRIPT, 'generate', join(dir, 'config.json'), String(NEW_TOKENS), PROMPT.join(','), ...weightFiles]) : undefined;
+      const gen = ok.find((o) => o.tokensPerSecond !== undefined);
       const oursS = ok.length ? median(ok.map((o) => o.seconds)) : NaN;
       const pyS = pyOk.length ? median(pyOk.map((p) => p.seconds)) : NaN;
       const params = ok[0]?.parameters ?? pyOk[0]?.parameters ?? 0;
@@ -269,14 +303,19 @@ async function main(): Promise<void> {
         ok.length ? `${gb(median(ok.map((o) => o.peakRssBytes)))} GB` : '–',
         pyOk.length ? `${gb(median(pyOk.map((p) => p.peakRssBytes)))} GB` : '–',
         params ? `${gb(4 * params)} GB` : '–',
-        ok.length && ok[0]!.forward64Ms !== undefined ? `${median(ok.map((o) => o.forward64Ms)).toFixed(0)} ms` : '–',
+        ok.length && ok[0]!.forward64Ms !== undefined ? `${ok[0]!.forward64Ms.toFixed(0)} ms` : '–',
+        gen ? gen.tokensPerSecond.toFixed(1) : '–',
+        pyGen?.tokensPerSecond !== undefined ? `${pyGen.tokensPerSecond.toFixed(1)} (${pyGen.threads} thread${pyGen.threads === 1 ? '' : 's'})` : pyGen ? `– (${pyGen.error})` : '–',
+        gen && pyGen?.tokensPerSecond !== undefined ? `${(gen.tokensPerSecond / pyGen.tokensPerSecond).toFixed(2)}×` : '–',
+        gen && pyGen?.ids ? (JSON.stringify(gen.ids) === JSON.stringify(pyGen.ids) ? 'yes' : 'no') : '–',
       ];
       rows.push(`| ${cells.join(' | ')} |`);
       process.stderr.write(`${rows[rows.length - 1]}\n`);
     }
   }
-  const head = '| model | ours on | ours load | PyTorch load | ratio | ours peak RSS | PyTorch peak RSS | weights as float32 | forward, 64 tokens |';
-  process.stdout.write(`${[head, '|---|---|---:|---:|---:|---:|---:|---:|---:|', ...rows].join('\n')}\n`);
+  const head =
+    '| model | ours on | ours load | PyTorch load | ratio | ours peak RSS | PyTorch peak RSS | weights as float32 | forward, 64 tokens | tokens/s ours (native matMul) | tokens/s PyTorch | ratio | same greedy ids |';
+  process.stdout.write(`${[head, '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|', ...rows].join('\n')}\n`);
 }
 
 main().catch((e) => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkBackendMemory, freeze, safetensorsTfDtype, skipInit, type SafetensorsFile } from '@vlm/core';
+import { checkBackendMemory, reserveBackendMemory, freeze, safetensorsTfDtype, skipInit, type SafetensorsFile } from '@vlm/core';
 import type { CausalLM } from './causal-lm';
 import { planCheckpointKeys } from './checkpoint-keys';
 import { createDecoderLM } from './create-decoder-lm';
@@ -49,6 +49,7 @@ export function loadDecoderLMSync(files: DecoderLMFiles): CausalLM {
     const plan = planCheckpointKeys(model, shapes, files);
     const params = [...plan.mapped.keys()].reduce((n, k) => n + shapes[k]!.reduce((a, d) => a * d, 1), 0);
     checkBackendMemory(4 * params, `${model.hfClass} (${(params / 1e6).toFixed(1)}M parameters as float32)`);
+    reserveBackendMemory(4 * params);
     // Every weight is read straight from its file, one at a time, into the module.
     const from = new Map([...plan.mapped].map(([k, to]) => [to, k]));
     const dtypes = Object.fromEntries(

@@ -214,7 +214,7 @@ export function fuseQkvBias(dict: StateDict): StateDict {
     const q = dict[key]!;
     const v = dict[vKey];
     if (!v) continue;
-    out[`${m[1]}.qkv.bias`] = tf.concat([q, tf.zerosLike(q), v]);
+    out[`${m[1]}.qkv.bias`] = tf.tidy(() => tf.concat([q, tf.zerosLike(q), v]));
     delete out[key];
     delete out[vKey];
     tf.dispose([q, v]);
@@ -239,6 +239,7 @@ export function loadBlip2VisionModel(checkpoint: HfCheckpoint, tokens: Blip2Visi
   return loadFrozenWeights(() => new Blip2VisionModel(cfg, tokens), checkpoint.weights, {
     prefix: detectPrefix(checkpoint.weights, ['vision_model.']),
     remap: fuseQkvBias,
+    remapKeys: (name) => /\.(q_bias|v_bias)$/.test(name),
     what: 'loadBlip2VisionModel',
   });
 }

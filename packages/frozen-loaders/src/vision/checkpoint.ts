@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkBackendMemory, freeze, SafetensorsFile, safetensorsTfDtype, skipInit, type Module, type SafetensorsByteSource, type StateDict } from '@vlm/core';
+import { checkBackendMemory, reserveBackendMemory, freeze, SafetensorsFile, safetensorsTfDtype, skipInit, type Module, type SafetensorsByteSource, type StateDict } from '@vlm/core';
 import { parseConfigJson } from './hf-config';
 
 /**
@@ -142,11 +142,14 @@ export interface LoadFrozenWeightsOptions {
    */
   rename?: (key: string) => string;
   /**
-   * Renames or converts tensors (after prefix stripping) before the strict load, e.g. LAVIS's
-   * separate `q_bias` / `v_bias` into HF's fused `qkv.bias`. Must dispose what it replaces.
-   * With it the selected tensors are read together; without it, one at a time.
+   * Renames or converts tensors (after prefix stripping and renaming) before the strict load,
+   * e.g. LAVIS's separate `q_bias` / `v_bias` into HF's fused `qkv.bias`. Must dispose what it
+   * replaces. It is given the tensors that {@link LoadFrozenWeightsOptions.remapKeys} selects,
+   * read together; every other tensor is still read one at a time straight into the module.
    */
   remap?: (dict: StateDict) => StateDict;
+  /** The names (after prefix stripping and renaming) that `remap` needs. Default: all. */
+  remapKeys?: (name: string) => boolean;
   /** How errors name the loader, e.g. `'loadClipVisionModel'`. */
   what: string;
 }
@@ -178,21 +181,44 @@ export function loadFrozenWeights<M extends Module>(create: () => M, weights: Ch
   try {
     const params = [...where].reduce((n, [k, file]) => n + file.entry(k).shape.reduce((a, d) => a * d, 1), 0);
     checkBackendMemory(4 * params, `the tower (${(params / 1e6).toFixed(1)}M parameters as float32)`);
+    reserveBackendMemory(4 * params);
     module = skipInit(create);
+    const streamed = new Map(names);
     if (options.remap) {
-      for (const [name, key] of names) dict[name] = where.get(key)!.readTensor(key);
+      const remapKeys = options.remapKeys ?? (() => true);
+      for (const [name, key] of names) {
+        if (!remapKeys(name)) continue;
+        dict[name] = where.get(key)!.readTensor(key);
+        streamed.delete(name);
+      }
       dict = options.remap(dict);
-      module.loadStateDict(dict);
-    } else {
-      const shapes = Object.fromEntries(
-        [...names].map(([name, key]) => {
-          const e = where.get(key)!.entry(key);
-          return [name, { shape: e.shape, dtype: safetensorsTfDtype(e.dtype) }];
-        }),
-      );
-      const read = (name: string, transpose: boolean) => where.get(names.get(name)!)!.readTensor(names.get(name)!, { transpose });
-      module.loadStateDictFrom({ shapes, read: (name) => read(name, false), readTransposed: (name) => read(name, true) });
     }
+    const shapes: Record<string, { shape: readonly number[]; dtype: tf.DataType }> = Object.fromEntries(
+      [...streamed].map(([name, key]) => {
+        const e = where.get(key)!.entry(key);
+        return [name, { shape: e.shape, dtype: safetensorsTfDtype(e.dtype) }];
+      }),
+    );
+    for (const [name, t] of Object.entries(dict)) shapes[name] = { shape: t.shape, dtype: t.dtype };
+    // A remapped tensor is handed over once (the module disposes what it reads); the others are read from their file.
+    const take = (name: string): tf.Tensor => {
+      const t = dict[name]!;
+      delete dict[name];
+      return t;
+    };
+    const read = (name: string, transpose: boolean) =>
+      name in dict ? take(name) : where.get(streamed.get(name)!)!.readTensor(streamed.get(name)!, { transpose });
+    module.loadStateDictFrom({
+      shapes,
+      read: (name) => read(name, false),
+      readTransposed: (name) => {
+        if (!(name in dict)) return read(name, true);
+        const t = take(name);
+        const out = tf.transpose(t);
+        t.dispose();
+        return out;
+      },
+    });
     return freeze(module);
   } catch (e) {
     module?.dispose();
