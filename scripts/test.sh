@@ -4,6 +4,7 @@
 # and wasm with the native matMul), golden conformance (cpu, wasm, wasm + native), the
 # benchmark at quick size (wasm, wasm + native),
 # @vlm/core on webgpu/webgl/wasm/cpu in headless Chromium (installed with apt when missing),
+# the web page (apps/web) in Chromium on webgpu/webgl/wasm,
 # the consumer test (tools/consumer-test: every package packed, installed with npm in fresh
 # projects, typechecked, run from ESM and CJS, bundled with esbuild and Vite and run in Chromium),
 # the API site with warnings as errors, publint and are-the-types-wrong on every package.
@@ -43,6 +44,8 @@ if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ] && [ "$(id -u)" = 0 ] && command -v
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 node tools/browser-smoke/run.mjs | tee "$reports/browser.txt"
+step "web page (apps/web): its production build in headless Chromium on webgpu, webgl and wasm — caption, 20 live training steps, a dropped image, no leaks, no console errors; steps/s next to Node's"
+node apps/web/test/browser.mjs | tee "$reports/web.txt"
 step "consumer test (packed tarballs installed with npm in fresh projects: types, ESM, CJS, esbuild + Vite bundles in Chromium)"
 PNPM="$PNPM" node tools/consumer-test/run.mjs 2>&1 | tee "$reports/consumer.txt"
 step "README and guide examples (each file's own npm install line, fresh project, code typechecked and run)"
