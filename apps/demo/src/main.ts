@@ -26,6 +26,9 @@ import { CAPTION_PROMPT } from './world-data';
 import { heatmap, groupedBars } from './svg-plots';
 
 const log = (s = '') => process.stdout.write(`${s}\n`);
+// stdout carries the results (`caption`/`ask`: one JSON line per image); what libraries print
+// through console (nsfwjs announces its model) goes to stderr.
+console.log = console.info = (...a: unknown[]) => console.error(...a);
 const info = (s = '') => process.stderr.write(`${s}\n`);
 // `npm run demo -- ...` runs in apps/demo: relative paths are the caller's.
 const here = (p: string) => resolve(process.env.INIT_CWD ?? process.cwd(), p);
