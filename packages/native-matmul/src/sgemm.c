@@ -205,10 +205,18 @@ static inline float dot(const float *x, const float *y, int k) {
 }
 
 // Columns [n0, n1) of one batch entry with m <= SMALL_M; `rows` holds op(A) as m contiguous rows.
+// No multiply-add contraction here: the vectorised loop and its scalar peel/tail would otherwise
+// round differently (fused vs not), and which columns fall in the peel depends on the address of
+// C, so the same product gave results differing in the last bit from call to call.
 #if defined(VLM_X86) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx512f", "arch=haswell", "default")))
+__attribute__((target_clones("avx512f", "arch=haswell", "default"), optimize("fp-contract=off")))
+#elif defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("fp-contract=off")))
 #endif
 static void small_m_block(const vlm_sgemm_args *g, const float *rows, const float *b, float *c, int n0, int n1) {
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
   const int m = g->m, k = g->k, n = g->n;
   if (g->trans_b) {
     for (int j = n0; j < n1; j++) {
