@@ -83,21 +83,7 @@ def read_state(paths):
 
 def load(paths):
     started = time.perf_counter()
-    state = {}
-    for path in paths:
-        with open(path, "rb", buffering=0) as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(n))
-            start = 8 + n
-            for key, e in header.items():
-                if key == "__metadata__":
-                    continue
-                b, end = e["data_offsets"]
-                stored = torch.empty(e["shape"], dtype=DTYPES[e["dtype"]])
-                f.seek(start + b)
-                if end > b:
-                    f.readinto(memoryview(stored.reshape(-1).view(torch.uint8).numpy()))
-                state[key] = stored.float() if stored.dtype != torch.float32 else stored
+    state = read_state(paths)
     seconds = time.perf_counter() - started
     total = sum(t.numel() for t in state.values())
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
