@@ -2,7 +2,7 @@
 // LM layer) trained in the page with @vlm/train on captions of world scenes; the encoder and the
 // LM stay frozen. Browser-safe: the browser test also runs it in Node to compare steps/s.
 import * as tf from '@tensorflow/tfjs-core';
-import { IGNORE_INDEX, causalLmLoss, manualSeed } from '@vlm/core';
+import { IGNORE_INDEX, causalLmLoss, manualSeed, withoutReadbackChecks } from '@vlm/core';
 import { preprocessImages, type LMTokenizer, type VisionEncoder } from '@vlm/frozen-loaders';
 import { Flamingo, type FlamingoBridgeConfig } from '@vlm/pipelines';
 import { IMAGE_TOKEN, END_OF_CHUNK, canonicalCaption, renderScene, sceneQuestions, splitScenes, type Scene } from '@vlm/shapeworld';
@@ -121,6 +121,10 @@ export async function trainLive(flamingo: Flamingo, set: CaptionSet, options: Li
     { name: 'decay', match: () => true, weightDecay: 0.01 },
   ]);
   const optimizer = new AdamW(groups, { lr: options.lr });
+  // The data's ids checked once, on the host (one asynchronous read): then the loss runs without
+  // the forward's synchronous read-back checks (on WebGPU a synchronous read stalls the GPU, or
+  // loses the device in headless Chromium without one).
+  flamingo.checkInputIds((await set.inputIds.array()) as number[][], set.visionTokens.shape[1]!, 'live training inputIds');
   const data = tensorDataset({ visionTokens: set.visionTokens, inputIds: set.inputIds, attentionMask: set.attentionMask, labels: set.labels });
   let last: StepMetrics | undefined;
   const trainer = new Trainer({
@@ -130,14 +134,14 @@ export async function trainLive(flamingo: Flamingo, set: CaptionSet, options: Li
     dropLast: true, // one batch shape throughout
     steps: options.steps,
     seed: options.seed,
-    loss: (b) => causalLmLoss(flamingo.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask, visionTokens: b.visionTokens }).logits, b.labels),
+    loss: (b) => withoutReadbackChecks(() => causalLmLoss(flamingo.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask, visionTokens: b.visionTokens }).logits, b.labels)),
     schedule: cosineScheduleWithWarmup({ warmupSteps: Math.max(1, Math.round(options.steps / 10)), trainingSteps: options.steps }),
     clipGradNorm: 1,
     callbacks: [
       {
         onStep: async (m) => {
           last = m;
-          await options.onStep?.({ step: m.step, totalSteps: m.totalSteps, loss: m.loss, stepsPerSecond: m.stepsPerSecond, gates: flamingo.gateValues() });
+          await options.onStep?.({ step: m.step, totalSteps: m.totalSteps, loss: m.loss, stepsPerSecond: m.stepsPerSecond, gates: await flamingo.gateValuesAsync() });
         },
       },
     ],

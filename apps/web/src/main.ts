@@ -96,8 +96,9 @@ async function showFile(file: File): Promise<void> {
   $('answer-out').textContent = '';
 }
 
-function generate(images: ImageInput[], prompt: string, maxNewTokens = 8): string {
-  const out = model().generate({ images: [images], prompt, maxNewTokens });
+/** Generates with no synchronous read-back (generateAsync), so it runs on WebGPU too. */
+async function generate(images: ImageInput[], prompt: string, maxNewTokens = 8): Promise<string> {
+  const out = await model().generateAsync({ images: [images], prompt, maxNewTokens });
   tf.dispose([out.sequences, out.stepLogits]); // the caller owns the returned tensors
   return out.text![0]!;
 }
@@ -107,7 +108,7 @@ async function caption(): Promise<void> {
   status('captioning…');
   await tf.nextFrame();
   const t0 = performance.now();
-  const text = `a ${generate([current.image], CAPTION_PROMPT)}`;
+  const text = `a ${await generate([current.image], CAPTION_PROMPT)}`;
   state.lastCaption = text;
   $('caption-out').textContent = text;
   status(`captioned in ${((performance.now() - t0) / 1000).toFixed(2)} s with the ${model() === live ? 'live' : 'shipped'} bridge`);
@@ -119,7 +120,7 @@ async function ask(): Promise<void> {
   if (!q) throw new Error('type a question');
   status('answering…');
   await tf.nextFrame();
-  const text = generate([current.image], questionPrompt(q), 4);
+  const text = await generate([current.image], questionPrompt(q), 4);
   state.lastAnswer = text;
   $('answer-out').textContent = `${q} → ${text}`;
   status('answered');
@@ -130,7 +131,7 @@ async function fewShot(): Promise<void> {
   const images = ep.images.map((s) => renderScene(s));
   status('few-shot…');
   await tf.nextFrame();
-  const answer = generate(images, ep.prompt, 4);
+  const answer = await generate(images, ep.prompt, 4);
   const figures = images.map((img, i) => {
     const fig = document.createElement('figure');
     const c = document.createElement('canvas');

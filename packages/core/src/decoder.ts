@@ -393,27 +393,97 @@ export type GenerationForward<C extends KVCache = KVCache> = (args: DecoderForwa
  * ```
  */
 export function generateGreedy<C extends KVCache>(forward: GenerationForward<C>, args: GreedyGenerationArgs): GreedyGenerationOutput {
+  const run = greedyRun(forward, args, 'generateGreedy');
+  try {
+    while (run.more()) {
+      const argMax = run.step();
+      const chosen = Array.from(argMax.dataSync());
+      argMax.dispose();
+      run.choose(chosen);
+    }
+    return run.finish();
+  } finally {
+    run.dispose();
+  }
+}
+
+/**
+ * A {@link GenerationForward} for {@link generateGreedyAsync}: also gets the values of this
+ * call's `inputIds` as JS numbers, one array per row (the prompt at the first call, then, with
+ * the cache, each row's last chosen token), so it can check them on the host instead of
+ * reading them back.
+ */
+export type AsyncGenerationForward<C extends KVCache = KVCache> = (args: DecoderForwardArgs & { pastKeyValues?: C }, inputIdValues: number[][]) => GenerationStep<C>;
+
+/**
+ * {@link generateGreedy} without synchronous read-backs: each step's chosen ids come back with
+ * `await data()` (and the prompt's once with `await array()`), so the GPU is never stalled; this
+ * is how to generate on WebGPU. The same tokens and logits as {@link generateGreedy}. The
+ * forward still runs synchronously: if it makes checks that read tensors back, run it in
+ * {@link withoutReadbackChecks} and check `inputIdValues` (the second argument) on the host,
+ * as `FlamingoLM.generateAsync` does.
+ *
+ * @example
+ * ```ts
+ * const { sequences } = await generateGreedyAsync((a, ids) => {
+ *   checkTokenIds(ids, lm.vocabSize, 'generateGreedyAsync ids');
+ *   return withoutReadbackChecks(() => lm.forward(a));
+ * }, { inputIds: prompt, maxNewTokens: 6 });
+ * const rows = await sequences.array(); // prompt + 6 ids per row
+ * sequences.dispose();
+ * ```
+ */
+export async function generateGreedyAsync<C extends KVCache>(forward: AsyncGenerationForward<C>, args: GreedyGenerationArgs): Promise<GreedyGenerationOutput> {
+  // the sequence's ids on the host too; each forward gets those of the columns it is given
+  let rows: number[][] = [];
+  const run = greedyRun<C>((a) => forward(a, rows.map((r) => r.slice(r.length - a.inputIds!.shape[1]!))), args, 'generateGreedyAsync');
+  try {
+    rows = (await args.inputIds.array()) as number[][];
+    while (run.more()) {
+      const argMax = run.step();
+      let chosen: number[];
+      try {
+        chosen = Array.from(await argMax.data());
+      } finally {
+        argMax.dispose();
+      }
+      const next = run.choose(chosen);
+      rows = rows.map((r, i) => [...r, next[i]!]);
+    }
+    return run.finish();
+  } finally {
+    run.dispose();
+  }
+}
+
+// The greedy loop of generateGreedy and generateGreedyAsync, one step at a time: `step` runs the
+// forward and returns the argmax ids [b] (for the caller to read, sync or async); `choose` takes
+// them back as numbers and extends the sequence.
+function greedyRun<C extends KVCache>(forward: GenerationForward<C>, args: GreedyGenerationArgs, what: string) {
   const { inputIds, maxNewTokens, eosTokenId } = args;
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new Error(`generateGreedy: expected maxNewTokens to be an integer >= 0, got ${String(maxNewTokens)}`);
-  assertTensor(inputIds, 'generateGreedy inputIds');
-  assertShape(inputIds, [null, null], 'generateGreedy inputIds', ['batch', 'promptLength']);
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new Error(`${what}: expected maxNewTokens to be an integer >= 0, got ${String(maxNewTokens)}`);
+  assertTensor(inputIds, `${what} inputIds`);
+  assertShape(inputIds, [null, null], `${what} inputIds`, ['batch', 'promptLength']);
   const [b, n] = inputIds.shape as [number, number];
   if (b === 0 || n === 0) {
-    throw new Error(`generateGreedy inputIds: expected a prompt of batch >= 1 and promptLength >= 1 (the first new token is predicted from the last prompt position), got ${formatShape(inputIds.shape)}`);
+    throw new Error(`${what} inputIds: expected a prompt of batch >= 1 and promptLength >= 1 (the first new token is predicted from the last prompt position), got ${formatShape(inputIds.shape)}`);
   }
-  if (args.attentionMask) assertShape(args.attentionMask, [b, n], 'generateGreedy attentionMask', ['batch', 'promptLength']);
+  if (args.attentionMask) assertShape(args.attentionMask, [b, n], `${what} attentionMask`, ['batch', 'promptLength']);
   const useCache = args.useCache ?? true;
   const pad = args.padTokenId ?? eosTokenId ?? 0;
-  let sequence = tf.cast(inputIds, 'int32');
+  let sequence: tf.Tensor | null = tf.cast(inputIds, 'int32');
   let mask = args.attentionMask ? tf.cast(args.attentionMask, 'int32') : tf.ones([b, n], 'int32');
   let cache: C | undefined;
   const steps: tf.Tensor[] = [];
   const finished = new Array<boolean>(b).fill(false);
-  try {
-    for (let step = 0; step < maxNewTokens && !finished.every(Boolean); step++) {
+  let step = 0;
+  return {
+    more: () => step < maxNewTokens && !finished.every(Boolean),
+    step: (): tf.Tensor1D => {
+      const seq = sequence!;
       const out = tf.tidy(() => {
         const o = forward({
-          inputIds: cache ? tf.slice(sequence, [0, sequence.shape[1]! - 1], [b, 1]) : sequence,
+          inputIds: cache ? tf.slice(seq, [0, seq.shape[1]! - 1], [b, 1]) : seq,
           attentionMask: mask,
           pastKeyValues: cache,
           useCache,
@@ -425,27 +495,33 @@ export function generateGreedy<C extends KVCache>(forward: GenerationForward<C>,
       disposeKVCache(cache);
       cache = useCache ? out.cache : undefined;
       if (!useCache) disposeKVCache(out.cache);
-      const argMax = tf.argMax(out.last, -1);
-      const chosen = Array.from(argMax.dataSync());
-      argMax.dispose();
+      const argMax = tf.argMax(out.last, -1) as tf.Tensor1D;
       steps.push(tf.reshape(out.last, [b, 1, -1]));
       out.last.dispose();
+      return argMax;
+    },
+    choose: (chosen: number[]): number[] => {
       const next = chosen.map((id, r) => (finished[r] ? pad : id));
       next.forEach((id, r) => {
         if (eosTokenId !== undefined && id === eosTokenId) finished[r] = true;
       });
-      const [s, m] = [sequence, mask];
+      const [s, m] = [sequence!, mask];
       sequence = tf.tidy(() => tf.concat([s, tf.tensor2d(next, [b, 1], 'int32')], 1));
       mask = tf.tidy(() => tf.concat([m, tf.ones([b, 1], 'int32')], 1));
       tf.dispose([s, m]);
-    }
-    const stepLogits = (steps.length ? tf.concat(steps, 1) : tf.zeros([b, 0, 0])) as tf.Tensor3D;
-    return { sequences: sequence as tf.Tensor2D, stepLogits };
-  } catch (e) {
-    sequence.dispose();
-    throw e;
-  } finally {
-    disposeKVCache(cache);
-    tf.dispose([mask, ...steps]);
-  }
+      step++;
+      return next;
+    },
+    finish: (): GreedyGenerationOutput => {
+      const stepLogits = (steps.length ? tf.concat(steps, 1) : tf.zeros([b, 0, 0])) as tf.Tensor3D;
+      const sequences = sequence as tf.Tensor2D;
+      sequence = null; // the caller's now
+      return { sequences, stepLogits };
+    },
+    dispose: () => {
+      disposeKVCache(cache);
+      tf.dispose([mask, ...steps]);
+      if (sequence) sequence.dispose();
+    },
+  };
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from './module';
 import { normal } from './initializers';
+import { checkTokenIds, readbackChecksEnabled } from './readback-checks';
 import { assertDtype } from './shape-checks';
 
 /** Constructor arguments of {@link Embedding}. */
@@ -60,19 +61,14 @@ export class Embedding extends Module {
 
 /**
  * Rows of `table` `[vocab, dim]` at int32 `ids` `[...]` → `[..., dim]`, with a gradient for
- * `table` that works on every backend and leaves row `paddingIdx` at zero.
+ * `table` that works on every backend and leaves row `paddingIdx` at zero. Throws when an id is
+ * outside `[0, vocab)` (one read-back of the ids; not inside {@link withoutReadbackChecks}).
  */
 export function embeddingLookup(table: tf.Tensor, ids: tf.Tensor, paddingIdx?: number): tf.Tensor {
   assertDtype(ids, ['int32'], 'Embedding ids');
   const [vocab, dim] = table.shape as [number, number];
-  if (ids.size > 0) {
-    const [lo, hi] = tf.tidy(() => [tf.min(ids), tf.max(ids)]).map((t) => {
-      const v = t.dataSync()[0]!;
-      t.dispose();
-      return v;
-    }) as [number, number];
-    if (lo < 0 || hi >= vocab) throw new Error(`Embedding ids must be in [0, ${vocab}), got values in [${lo}, ${hi}]`);
-  }
+  // one read-back of the ids (skipped inside withoutReadbackChecks: the caller checked them)
+  if (ids.size > 0 && readbackChecksEnabled()) checkTokenIds(ids.dataSync(), vocab);
   // `ids` is saved for the backward pass: the caller may dispose it (a tidy) before gradients run.
   const lookup = tf.customGrad(((w: tf.Tensor, save: tf.GradSaveFunc) => {
     save([ids]);

@@ -31,6 +31,7 @@ export * from './safetensors';
 export * from './seeded-random';
 export * from './pytorch-kwargs';
 export * from './decoder';
+export * from './readback-checks';
 export * from './micro-batch';
 export * from './cross-entropy';
 export * from './causal-lm-loss';

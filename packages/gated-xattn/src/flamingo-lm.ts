@@ -4,9 +4,13 @@ import {
   assertDtype,
   assertShape,
   checkDecoderArgs,
+  checkTokenIds,
   freeze,
   generateGreedy,
+  generateGreedyAsync,
   runDecoder,
+  withoutReadbackChecks,
+  type AsyncGenerationForward,
   type DecoderForwardArgs,
   type DecoderLM,
   type DecoderOutput,
@@ -15,7 +19,7 @@ import {
   type KVCache,
 } from '@vlm/core';
 import { GatedCrossAttentionBlock, type BlockGateValues } from './gated-cross-attention-block';
-import { mediaAttentionMask, mediaLocationsFromIds, textTime } from './media-locations';
+import { checkMediaCount, mediaAttentionMask, mediaLocationsFromIds, textTime } from './media-locations';
 
 /**
  * The decoder layers that get a gated block in front of them, by OpenFlamingo's convention:
@@ -219,9 +223,80 @@ export class FlamingoLM extends Module {
     return generateGreedy<FlamingoKVCache>((a) => this.forward({ ...a, media }), rest);
   }
 
+  /**
+   * {@link FlamingoLM.generate} without synchronous read-backs (`generateGreedyAsync` of
+   * `@vlm/core`): the same tokens and logits, each step's ids read with `await`. The prompt's
+   * ids are checked on the host (range, `<image>` count against the media), and the forwards
+   * run in `withoutReadbackChecks`, so nothing stalls the GPU; this is how to generate on WebGPU.
+   * @returns the prompt plus generated ids `[batch, promptLength + generated]` and the logits of each step (the caller's).
+   *
+   * @example
+   * ```ts
+   * const { sequences, stepLogits } = await flamingo.generateAsync({ inputIds, attentionMask, media, maxNewTokens: 6 });
+   * const rows = await sequences.array();
+   * tf.dispose([sequences, stepLogits]);
+   * ```
+   */
+  generateAsync(args: FlamingoGenerationArgs): Promise<GreedyGenerationOutput> {
+    const { media, ...rest } = args;
+    return generateGreedyAsync(this.generationForward(media, undefined, 'FlamingoLM.generateAsync'), rest);
+  }
+
+  /**
+   * The forward that {@link FlamingoLM.generateAsync} hands to `generateGreedyAsync` (`@vlm/core`),
+   * for wrappers that generate with their own settings: it checks each call's ids on the host
+   * (in `[0, vocabSize)`; `<image>` markers so far per row at most `T` of `media`, see
+   * {@link checkMediaCount}), runs {@link FlamingoLM.forward} on `media` in
+   * `withoutReadbackChecks`, and passes the logits through `adjustLogits` (e.g. a penalty)
+   * when given (the forward's logits are disposed).
+   *
+   * @example
+   * ```ts
+   * const out = await generateGreedyAsync(flamingo.generationForward(media, (l) => tf.mul(l, 0.5)), { inputIds, maxNewTokens: 4 });
+   * ```
+   */
+  generationForward(media: tf.Tensor, adjustLogits?: (logits: tf.Tensor) => tf.Tensor, what = 'FlamingoLM.generationForward'): AsyncGenerationForward<FlamingoKVCache> {
+    let images: number[] = [];
+    return (a, ids) => {
+      checkTokenIds(ids, this.lm.vocabSize, `${what} inputIds`);
+      if (this.mediaTokenId !== undefined) {
+        const added = ids.map((row) => row.filter((v) => v === this.mediaTokenId).length);
+        // with a cache the new ids continue the cached text time; without, each call sees the whole sequence
+        images = a.pastKeyValues ? added.map((n, r) => n + (images[r] ?? 0)) : added;
+        checkMediaCount(images, media.shape, `${what}: <image> markers in the ids so far`);
+      }
+      const o = withoutReadbackChecks(() => this.forward({ ...a, media }));
+      if (!adjustLogits) return o;
+      const logits = tf.tidy(() => adjustLogits(o.logits));
+      o.logits.dispose();
+      return { ...o, logits };
+    };
+  }
+
   /** `tanh` of both gates of every block, in decoder-layer order (for gate analysis plots). */
   gateValues(): LayerGateValues[] {
     return [...this.blocks.entries()].sort(([a], [b]) => a - b).map(([layer, block]) => ({ layer, ...block.gateValues() }));
+  }
+
+  /**
+   * {@link FlamingoLM.gateValues} read with one `await` (no synchronous read-back: for WebGPU,
+   * or a training loop's callback).
+   *
+   * @example
+   * ```ts
+   * await flamingo.gateValuesAsync(); // [{ layer: 1, attn: 0, ff: 0 }, { layer: 3, attn: 0, ff: 0 }]
+   * ```
+   */
+  async gateValuesAsync(): Promise<LayerGateValues[]> {
+    const layers = [...this.blocks.keys()].sort((a, b) => a - b);
+    if (layers.length === 0) return [];
+    const t = tf.tidy(() => tf.tanh(tf.concat(layers.flatMap((i) => [this.blocks.get(i)!.attnGate, this.blocks.get(i)!.ffGate]))));
+    try {
+      const v = await t.data();
+      return layers.map((layer, k) => ({ layer, attn: v[2 * k]!, ff: v[2 * k + 1]! }));
+    } finally {
+      t.dispose();
+    }
   }
 }
 

@@ -147,6 +147,24 @@ export class GatedCrossAttentionBlock extends Module implements LayerModule {
     return { attn: attn!, ff: ff! };
   }
 
+  /**
+   * {@link GatedCrossAttentionBlock.gateValues} read with `await` (no synchronous read-back).
+   *
+   * @example
+   * ```ts
+   * await block.gateValuesAsync(); // { attn: 0, ff: 0 } for a new block
+   * ```
+   */
+  async gateValuesAsync(): Promise<BlockGateValues> {
+    const t = tf.tidy(() => tf.tanh(tf.concat([this.attnGate, this.ffGate])));
+    try {
+      const [attn, ff] = await t.data();
+      return { attn: attn!, ff: ff! };
+    } finally {
+      t.dispose();
+    }
+  }
+
   /** `[x, media, mediaLocations]` shapes → the shape of `x`. */
   computeOutputShape(inputShape: SymbolicShape | SymbolicShape[]): SymbolicShape {
     const x = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as SymbolicShape;

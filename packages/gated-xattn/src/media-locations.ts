@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { assertShape, causalMask, formatShape } from '@vlm/core';
+import { assertShape, causalMask, formatShape, readbackChecksEnabled } from '@vlm/core';
 
 /**
  * Media locations from token ids: bool `[batch, tokens]`, true where the token is the
@@ -87,7 +87,8 @@ export interface MediaMask {
  * (all previous images). Tokens with text time 0 attend nothing: `hasMedia` is false there.
  *
  * Throws an Error naming the shapes when a row's text time names more images than the media
- * holds (one small read of the text time to the CPU).
+ * holds (one small read of the text time to the CPU; skipped inside `withoutReadbackChecks`
+ * of `@vlm/core`, see {@link checkMediaCount}).
  *
  * @param time int32 `[batch, tokens]` from {@link textTime}.
  * @param mediaShape the shape of the media: `[batch, T, m, dimVisual]` (`T` images of `m` tokens).
@@ -118,15 +119,35 @@ export function mediaAttentionMask(time: tf.Tensor, mediaShape: readonly number[
 }
 
 function assertMediaCount(time: tf.Tensor, mediaShape: readonly number[]): void {
-  if (time.size === 0) return;
-  const numMedia = mediaShape[1]!;
+  // skipped inside withoutReadbackChecks: the caller counted the <image> markers on the host
+  if (time.size === 0 || !readbackChecksEnabled()) return;
   const maxima = tf.tidy(() => tf.max(tf.cast(time, 'int32'), -1));
   const rows = Array.from(maxima.dataSync());
   maxima.dispose();
-  const row = rows.findIndex((c) => c > numMedia);
+  checkMediaCount(rows, mediaShape, `text time [${time.shape.join(', ')}]`);
+}
+
+/**
+ * Checks on the host that no row names more images than the media holds: `imagesPerRow[r]`
+ * (the number of `<image>` markers of row `r` so far, i.e. its largest text time) must be at most
+ * `T` of `mediaShape` `[batch, T, m, dimVisual]`. Throws an Error naming the row otherwise. This
+ * is the check {@link mediaAttentionMask} makes after a read-back; callers that run
+ * {@link FlamingoLM.forward} in `withoutReadbackChecks` (`@vlm/core`) make it on ids they hold.
+ *
+ * @param source names where the counts came from, in the message
+ *
+ * @example
+ * ```ts
+ * checkMediaCount([1, 2], [2, 2, 64, 32]); // fine
+ * checkMediaCount([1, 3], [2, 2, 64, 32]); // throws: media_locations names 3 image(s) in row 1 ...
+ * ```
+ */
+export function checkMediaCount(imagesPerRow: readonly number[], mediaShape: readonly number[], source = '<image> markers'): void {
+  const numMedia = mediaShape[1]!;
+  const row = imagesPerRow.findIndex((c) => c > numMedia);
   if (row >= 0) {
     throw new Error(
-      `media_locations names ${rows[row]} image(s) in row ${row} (text time [${time.shape.join(', ')}]), but media has shape ` +
+      `media_locations names ${imagesPerRow[row]} image(s) in row ${row} (${source}), but media has shape ` +
         `${formatShape(mediaShape)}: expected at most ${numMedia} <image> marker(s) per row`,
     );
   }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, assertShape, generateGreedy, readSafetensors, writeSafetensors, type GreedyGenerationOutput, type StateDict } from '@vlm/core';
+import { Module, assertShape, checkTokenIds, generateGreedy, generateGreedyAsync, readSafetensors, writeSafetensors, type GreedyGenerationOutput, type StateDict } from '@vlm/core';
 import {
   loadDecoderLMFromStateDict,
   loadOpenClipVisionTransformer,
@@ -11,6 +11,7 @@ import {
 } from '@vlm/frozen-loaders';
 import {
   FlamingoLM,
+  checkMediaCount,
   decoderLMStateDictFromOpenFlamingo,
   flamingoLMStateDictFromOpenFlamingo,
   gatedCrossAttentionBlockArgsFromConfig,
@@ -264,6 +265,27 @@ export class Flamingo extends Module {
   }
 
   /**
+   * Checks token ids on the host as {@link Flamingo.forward} checks them after read-backs: every
+   * id in `[0, vocabSize)` of the LM, and at most `numImages` `<image>` markers per row. For
+   * losses run in `withoutReadbackChecks` (`@vlm/core`), e.g. training on WebGPU: check the
+   * data once, then no forward reads anything back synchronously.
+   *
+   * @param ids rows of token ids (e.g. `await inputIds.array()`, once for a whole data set)
+   * @param numImages images per row the forwards get (`T_img` of their vision tokens)
+   *
+   * @example
+   * ```ts
+   * flamingo.checkInputIds((await data.inputIds.array()) as number[][], 1, 'training data');
+   * const loss = withoutReadbackChecks(() => causalLmLoss(flamingo.forward(batch).logits, batch.labels));
+   * ```
+   */
+  checkInputIds(ids: readonly (readonly number[])[], numImages: number, what = 'Flamingo inputIds'): void {
+    checkTokenIds(ids, this.lm.vocabSize, what);
+    const mediaToken = this.bridge.mediaTokenId;
+    checkMediaCount(ids.map((row) => row.filter((v) => v === mediaToken).length), [ids.length, numImages, 0, 0], what);
+  }
+
+  /**
    * Greedy generation from images and an interleaved prompt (OpenFlamingo's `generate`,
    * `num_beams=1`): stops at `<|endofchunk|>`.
    *
@@ -278,39 +300,87 @@ export class Flamingo extends Module {
       const b = inputIds.shape[0]!;
       const media = tf.tidy(() => this.resample(this.visionTokensOf(args.images, args.visionTokens ?? false, b)));
       try {
-        const mediaToken = this.bridge.mediaTokenId;
-        const suppress = args.suppressMediaToken ?? true;
+        const adjust = this.logitsAdjustment(args);
         const out = generateGreedy<FlamingoKVCache>(
           (a) => {
             const o = this.lang.forward({ ...a, media });
-            if (!suppress) return o;
-            // A generated <image> would name an image the prompt does not have: never choose it.
-            const logits = tf.tidy(() => {
-              const v = o.logits.shape[2]!;
-              const penalty = tf.mul(tf.reshape(tf.cast(tf.oneHot(tf.tensor1d([mediaToken], 'int32'), v), 'float32'), [1, 1, v]), -1e9);
-              return tf.add(o.logits, penalty);
-            });
+            if (!adjust) return o;
+            const logits = tf.tidy(() => adjust(o.logits));
             o.logits.dispose();
             return { ...o, logits };
           },
-          {
-            inputIds,
-            attentionMask,
-            maxNewTokens: args.maxNewTokens ?? 20,
-            eosTokenId: args.eosTokenId ?? this.bridge.eocTokenId,
-            padTokenId: args.padTokenId ?? this.lm.info.padTokenId,
-          },
+          this.greedyArgs(args, inputIds, attentionMask),
         );
-        const t = inputIds.shape[1]!;
-        const newTokens = (out.sequences.arraySync() as number[][]).map((row) => cutAfter(row.slice(t), args.eosTokenId ?? this.bridge.eocTokenId));
-        const text = this.tokenizer ? newTokens.map((row) => this.tokenizer!.decode(row, { skipSpecialTokens: true }).trim()) : undefined;
-        return { ...out, newTokens, text };
+        return this.withText(out, out.sequences.arraySync() as number[][], inputIds.shape[1]!, args);
       } finally {
         media.dispose();
       }
     } finally {
       tf.dispose([inputIds, attentionMask]);
     }
+  }
+
+  /**
+   * {@link Flamingo.generate} without synchronous read-backs: the same tokens, logits and text,
+   * each step's ids read with `await` (`generateGreedyAsync` of `@vlm/core`; the prompt is checked
+   * on the host and the forwards run in `withoutReadbackChecks`, see
+   * {@link @vlm/gated-xattn!FlamingoLM.generationForward}). This is how to generate on WebGPU,
+   * where a synchronous read stalls the GPU (or, in headless Chromium without a GPU, loses the device).
+   *
+   * @example
+   * ```ts
+   * const out = await flamingo.generateAsync({ images: [[image]], prompt: '<image> a', maxNewTokens: 8 });
+   * out.text; // ['red square'] (special tokens skipped)
+   * tf.dispose([out.sequences, out.stepLogits]); // the caller's
+   * ```
+   */
+  async generateAsync(args: FlamingoGenerateArgs): Promise<FlamingoGenerateResult> {
+    const { inputIds, attentionMask } = tokenizeBatch(this.tokenizer, args.prompt, args.attentionMask, 'Flamingo.generateAsync');
+    try {
+      const b = inputIds.shape[0]!;
+      const media = tf.tidy(() => this.resample(this.visionTokensOf(args.images, args.visionTokens ?? false, b)));
+      try {
+        const forward = this.lang.generationForward(media, this.logitsAdjustment(args), 'Flamingo.generateAsync');
+        const out = await generateGreedyAsync<FlamingoKVCache>(forward, this.greedyArgs(args, inputIds, attentionMask));
+        try {
+          return this.withText(out, (await out.sequences.array()) as number[][], inputIds.shape[1]!, args);
+        } catch (e) {
+          tf.dispose([out.sequences, out.stepLogits]);
+          throw e;
+        }
+      } finally {
+        media.dispose();
+      }
+    } finally {
+      tf.dispose([inputIds, attentionMask]);
+    }
+  }
+
+  // A generated <image> would name an image the prompt does not have: never choose it (unless asked to).
+  private logitsAdjustment(args: FlamingoGenerateArgs): ((logits: tf.Tensor) => tf.Tensor) | undefined {
+    if (!(args.suppressMediaToken ?? true)) return undefined;
+    const mediaToken = this.bridge.mediaTokenId;
+    return (logits) => {
+      const v = logits.shape[2]!;
+      const penalty = tf.mul(tf.reshape(tf.cast(tf.oneHot(tf.tensor1d([mediaToken], 'int32'), v), 'float32'), [1, 1, v]), -1e9);
+      return tf.add(logits, penalty);
+    };
+  }
+
+  private greedyArgs(args: FlamingoGenerateArgs, inputIds: tf.Tensor, attentionMask: tf.Tensor) {
+    return {
+      inputIds,
+      attentionMask,
+      maxNewTokens: args.maxNewTokens ?? 20,
+      eosTokenId: args.eosTokenId ?? this.bridge.eocTokenId,
+      padTokenId: args.padTokenId ?? this.lm.info.padTokenId,
+    };
+  }
+
+  private withText(out: GreedyGenerationOutput, sequences: number[][], promptLength: number, args: FlamingoGenerateArgs): FlamingoGenerateResult {
+    const newTokens = sequences.map((row) => cutAfter(row.slice(promptLength), args.eosTokenId ?? this.bridge.eocTokenId));
+    const text = this.tokenizer ? newTokens.map((row) => this.tokenizer!.decode(row, { skipSpecialTokens: true }).trim()) : undefined;
+    return { ...out, newTokens, text };
   }
 
   /** `tanh` of the attention and feed-forward gate of every block, by decoder layer. */
@@ -323,6 +393,19 @@ export class Flamingo extends Module {
     ff: number;
   }> {
     return this.lang.gateValues();
+  }
+
+  /**
+   * {@link Flamingo.gateValues} read with one `await` (no synchronous read-back: for WebGPU,
+   * or a training callback).
+   *
+   * @example
+   * ```ts
+   * const gates = await flamingo.gateValuesAsync(); // [{ layer: 0, attn: 0.01, ff: -0.02 }, ...]
+   * ```
+   */
+  gateValuesAsync(): Promise<Array<{ layer: number; attn: number; ff: number }>> {
+    return this.lang.gateValuesAsync();
   }
 
   /**

@@ -23,15 +23,56 @@ export interface ClipGradNormResult {
  * ```
  */
 export function clipGradNorm(grads: tf.NamedTensorMap, maxNorm: number): ClipGradNormResult {
+  const norms = gradientNorms(grads, maxNorm);
+  if (!norms) return { grads: {}, totalNorm: 0, norms: {} };
+  let values: ArrayLike<number>;
+  try {
+    values = norms.dataSync();
+  } finally {
+    norms.dispose();
+  }
+  return clipByNorms(grads, maxNorm, values);
+}
+
+/**
+ * {@link clipGradNorm} without a synchronous read-back: the norms come back with one `await`
+ * (the total norm is computed from them on the host, in float32), so the GPU is never stalled;
+ * this is what {@link Trainer} uses, and what works on WebGPU. The same clipped gradients and
+ * norms as {@link clipGradNorm}.
+ *
+ * @example
+ * ```ts
+ * const { grads: clipped, totalNorm } = await clipGradNormAsync(grads, 1.0);
+ * optimizer.step(clipped);
+ * tf.dispose(Object.values(clipped));
+ * ```
+ */
+export async function clipGradNormAsync(grads: tf.NamedTensorMap, maxNorm: number): Promise<ClipGradNormResult> {
+  const norms = gradientNorms(grads, maxNorm);
+  if (!norms) return { grads: {}, totalNorm: 0, norms: {} };
+  let values: ArrayLike<number>;
+  try {
+    values = await norms.data();
+  } finally {
+    norms.dispose();
+  }
+  return clipByNorms(grads, maxNorm, values);
+}
+
+// Each gradient's L2 norm and, last, the total norm (the norm of the norms): [keys + 1]; null without gradients.
+function gradientNorms(grads: tf.NamedTensorMap, maxNorm: number): tf.Tensor1D | null {
   if (!(maxNorm > 0)) throw new Error(`clipGradNorm: maxNorm must be > 0, got ${maxNorm}`);
   const keys = Object.keys(grads);
-  if (keys.length === 0) return { grads: {}, totalNorm: 0, norms: {} };
-  const perTensor = tf.tidy(() => tf.stack(keys.map((k) => tf.norm(grads[k]!))));
-  const values = perTensor.dataSync();
-  const total = tf.tidy(() => tf.norm(perTensor));
-  const totalNorm = total.dataSync()[0]!;
-  perTensor.dispose();
-  total.dispose();
+  if (keys.length === 0) return null;
+  return tf.tidy(() => {
+    const perTensor = tf.stack(keys.map((k) => tf.norm(grads[k]!)));
+    return tf.concat([perTensor, tf.reshape(tf.norm(perTensor), [1])]) as tf.Tensor1D;
+  });
+}
+
+function clipByNorms(grads: tf.NamedTensorMap, maxNorm: number, values: ArrayLike<number>): ClipGradNormResult {
+  const keys = Object.keys(grads);
+  const totalNorm = values[keys.length]!;
   // PyTorch computes the coefficient in float32: max_norm / (total_norm + 1e-6), clamped to 1.
   const coef = Math.min(1, Math.fround(Math.fround(maxNorm) / Math.fround(totalNorm + Math.fround(1e-6))));
   const out: tf.NamedTensorMap = {};

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { readSafetensors, writeSafetensors } from '@vlm/core';
 import type { CheckpointEvent, EvalMetrics, StepMetrics, TrainerCallbacks } from './callbacks';
 import type { Checkpoint, CheckpointStore, TrainerState } from './checkpoint';
-import { clipGradNorm } from './clip-grad-norm';
+import { clipGradNormAsync } from './clip-grad-norm';
 import { DataOrder } from './data-order';
 import type { Dataset } from './dataset';
 import { variableGradients, type GradientSource } from './gradient-source';
@@ -209,7 +209,7 @@ export class Trainer<B extends tf.TensorContainer> {
         sum = scaled;
       }
       const loss = lossSum / this.accumulation;
-      const { grads: clipped, totalNorm, norms } = clipGradNorm(sum, this.options.clipGradNorm ?? Infinity);
+      const { grads: clipped, totalNorm, norms } = await clipGradNormAsync(sum, this.options.clipGradNorm ?? Infinity);
       try {
         if (!Number.isFinite(loss) || !Number.isFinite(totalNorm)) {
           const bad = params.find((p) => p.variable.name in norms && !Number.isFinite(norms[p.variable.name]!));
