@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { IGNORE_INDEX } from '@vlm/core';
 import type { LMTokenizer } from '@vlm/frozen-loaders';
-import type { SoftPromptModel } from '@vlm/pipelines';
+import { paddedLmRows, tokenizePromptTarget, type SoftPromptModel } from '@vlm/pipelines';
 import type { Dataset } from '@vlm/train';
 import { worldRandom, shuffled } from '@vlm/shapeworld';
 import { gatherTokens, type Example } from './world-data';
@@ -15,9 +14,7 @@ export interface Tokenized {
 }
 
 export function tokenize(tok: LMTokenizer, ex: Example): Tokenized {
-  const prompt = tok.encode(ex.prompt);
-  const target = tok.encode(`${ex.target} <|endofchunk|>`, { addSpecialTokens: false });
-  return { ids: [...prompt, ...target], promptLength: prompt.length, images: ex.images };
+  return { ...tokenizePromptTarget(tok, ex.prompt, ex.target), images: ex.images };
 }
 
 /** Examples grouped by their number of images and cut into batches (seeded), so a batch has one image count. */
@@ -41,13 +38,11 @@ const padRight = (rows: number[][], value: number) => {
 export type FlamingoBatch = { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D; labels: tf.Tensor2D; visionTokens: tf.Tensor4D };
 
 export function flamingoBatch(unit: Tokenized[], features: tf.Tensor3D, padId: number): FlamingoBatch {
-  const ids = padRight(unit.map((u) => u.ids), padId);
-  const mask = unit.map((u) => ids[0]!.map((_, t) => (t < u.ids.length ? 1 : 0)));
-  const labels = unit.map((u, r) => ids[r]!.map((v, t) => (t < u.promptLength || t >= u.ids.length ? IGNORE_INDEX : v)));
+  const rows = paddedLmRows(unit, padId);
   return {
-    inputIds: tf.tensor2d(ids, undefined, 'int32'),
-    attentionMask: tf.tensor2d(mask, undefined, 'int32'),
-    labels: tf.tensor2d(labels, undefined, 'int32'),
+    inputIds: tf.tensor2d(rows.inputIds, undefined, 'int32'),
+    attentionMask: tf.tensor2d(rows.attentionMask, undefined, 'int32'),
+    labels: tf.tensor2d(rows.labels, undefined, 'int32'),
     visionTokens: gatherTokens(features, unit.map((u) => u.images)),
   };
 }

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, writeSafetensors } from '@vlm/core';
 import {
+  NSFWJS_MOBILENET_V2_COLOUR_CUT,
   StandardizedVisionEncoder,
   loadDecoderLM,
   loadNsfwjsMobileNetV2Encoder,
@@ -19,14 +20,8 @@ import { readShapeWorldLM, shapeWorldLMDir } from '@vlm/shapeworld/node';
 import { FeatureCache } from '@vlm/train';
 import { SafetensorsFeatureStore } from '@vlm/train/node';
 
-/**
- * Where the demo cuts nsfwjs' MobileNetV2: `block_6_expand_relu` (28×28×192) average-pooled 4×4 to
- * 49 tokens × 192. Measured on the compositional split (colour–shape pairs never seen in training,
- * a Perceiver Resampler + linear head trained on 1,000 scenes): colour 99% / shape 93% held out,
- * against 70% / 96% at the loaders' default `block_13_expand_relu`, whose colour does not carry to
- * unseen pairs — and captions must name the colour.
- */
-export const DEMO_ENCODER = { layer: 'block_6_expand_relu', pool: 4 } as const;
+/** Where the demo cuts nsfwjs' MobileNetV2 (shared with apps/web; see `NSFWJS_MOBILENET_V2_COLOUR_CUT` in @vlm/frozen-loaders). */
+export const DEMO_ENCODER = NSFWJS_MOBILENET_V2_COLOUR_CUT;
 
 /** The file in a run folder with the vision tokens' standardization (`mean`, `std`: `[width]`). */
 export const STANDARDIZATION_FILE = 'vision-standardization.safetensors';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { causalLmLoss, manualSeed } from '@vlm/core';
-import { Blip2, Flamingo, Llava, probeQueries, type FlamingoBridgeConfig } from '@vlm/pipelines';
+import { Blip2, Flamingo, Llava, probeQueries, smallFlamingoBridge, type FlamingoBridgeConfig } from '@vlm/pipelines';
 import { writeBridge } from '@vlm/pipelines/node';
 import { COLOURS, SHAPES, SIZES, canonicalCaption, cellOf, encodePng } from '@vlm/shapeworld';
 import { batchUnits, flamingoBatch, softPromptBatch, tokenize, unitDataset, type FlamingoBatch, type SoftPromptBatch, type Tokenized } from './batches';
@@ -17,18 +17,9 @@ import { buildWorldData } from './world-data';
 
 type Log = (s?: string) => void;
 
-/** The bridges' shapes (the saved configs repeat them; `caption`/`ask` rebuild from those). */
+/** The bridges' shapes (the saved configs repeat them; `caption`/`ask` rebuild from those): the apps' small Flamingo bridge. */
 export function flamingoBridgeConfig(frozen: FrozenModels, quick: boolean): FlamingoBridgeConfig {
-  return {
-    perceiver: { dim: frozen.encoder.tokenWidth, depth: quick ? 1 : 2, dimHead: 32, heads: 4, numLatents: 16, ffMult: 1 },
-    crossAttnEveryNLayers: 1,
-    dimHead: 32,
-    heads: 4,
-    ffMult: 2,
-    onlyAttendImmediateMedia: true,
-    mediaTokenId: frozen.imageId,
-    eocTokenId: frozen.eocId,
-  };
+  return smallFlamingoBridge({ tokenWidth: frozen.encoder.tokenWidth, mediaTokenId: frozen.imageId, eocTokenId: frozen.eocId, perceiverDepth: quick ? 1 : 2 });
 }
 
 export function blip2QFormerArgs(frozen: FrozenModels) {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Module } from '@vlm/core';
-import { AdamW, Trainer, cosineScheduleWithWarmup, isNoWeightDecayParameter, namedParameters, paramGroups, type Dataset } from '@vlm/train';
+import { AdamW, Trainer, cosineScheduleWithWarmup, flamingoParamGroups, namedParameters, type Dataset } from '@vlm/train';
 import { FileCheckpointStore, JsonlMetricsLog, ProgressBar } from '@vlm/train/node';
 
 /** One recorded training step (from the metrics log, so a resumed run has its whole history). */
@@ -51,13 +51,8 @@ export async function trainBridge<B extends tf.TensorContainer>(
     rmSync(metricsPath, { force: true });
   }
   const params = namedParameters(modules);
-  // OpenFlamingo's groups (no weight decay on gates, norms, biases, embeddings); the tanh gates start at 0 and
-  // Adam moves a parameter about lr per step, so in a few hundred steps they need a larger lr to open.
-  const groups = paramGroups(params, [
-    { name: 'gates', match: /(^|\.)(attn_gate|ff_gate)$/, lr: settings.lr * 10, weightDecay: 0 },
-    { name: 'no_decay', match: isNoWeightDecayParameter, weightDecay: 0 },
-    { name: 'decay', match: () => true, weightDecay: 0.01 },
-  ]);
+  // OpenFlamingo's groups, the tanh gates at 10× the lr (shared with apps/web)
+  const groups = flamingoParamGroups(params, { lr: settings.lr });
   const optimizer = new AdamW(groups, { lr: settings.lr });
   const trainer = new Trainer<B>({
     optimizer,

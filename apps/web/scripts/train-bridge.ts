@@ -8,12 +8,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, selectBackend, writeSafetensors } from '@vlm/core';
-import { StandardizedVisionEncoder, visionTokenStatistics, loadDecoderLM, loadNsfwjsMobileNetV2Encoder, loadTokenizer, preprocessImages } from '@vlm/frozen-loaders';
+import { NSFWJS_MOBILENET_V2_COLOUR_CUT, StandardizedVisionEncoder, visionTokenStatistics, loadDecoderLM, loadNsfwjsMobileNetV2Encoder, loadTokenizer, preprocessImages } from '@vlm/frozen-loaders';
+import { smallFlamingoBridge } from '@vlm/pipelines';
 import { writeBridge } from '@vlm/pipelines/node';
 import { canonicalCaption, renderScene, sceneQuestions, splitScenes } from '@vlm/shapeworld';
 import { readShapeWorldLM } from '@vlm/shapeworld/node';
-import { ENCODER_CUT } from '../src/encoder-cut';
-import { CAPTION_PROMPT, captionSet, questionPrompt, disposeCaptionSet, freshFlamingo, smallFlamingoBridge, trainLive } from '../src/live-training';
+import { CAPTION_PROMPT, captionSet, questionPrompt, disposeCaptionSet, freshFlamingo, trainLive } from '../src/live-training';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -28,7 +28,7 @@ const questions = Number(opt('questions', '2'));
 const out = opt('out', 'public/bridges');
 
 await selectBackend(['wasm', 'cpu']);
-const raw = await loadNsfwjsMobileNetV2Encoder(ENCODER_CUT);
+const raw = await loadNsfwjsMobileNetV2Encoder(NSFWJS_MOBILENET_V2_COLOUR_CUT);
 // statistics of the training images' tokens
 const statImages = splitScenes('train', 128, { seed: 3, objects: 1 }).map((s) => renderScene(s));
 const chunks: tf.Tensor3D[] = [];
@@ -42,7 +42,7 @@ const files = readShapeWorldLM();
 const lm = await loadDecoderLM({ config: files.config, weights: files.weights });
 const tokenizer = loadTokenizer(files.tokenizer, { tokenizerConfig: files.tokenizerConfig });
 const id = (t: string) => tokenizer.tokenToId(t)!;
-const flamingo = freshFlamingo({ encoder, lm, tokenizer, bridge: smallFlamingoBridge(encoder.tokenWidth, id('<image>'), id('<|endofchunk|>')), seed: 0 });
+const flamingo = freshFlamingo({ encoder, lm, tokenizer, bridge: smallFlamingoBridge({ tokenWidth: encoder.tokenWidth, mediaTokenId: id('<image>'), eocTokenId: id('<|endofchunk|>') }), seed: 0 });
 // As the demo: image–caption pairs first (the gates open and the bridge learns to see), then
 // captions mixed with questions (trained from the start, the mixture does not learn to see).
 const t0 = performance.now();

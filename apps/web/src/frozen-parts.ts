@@ -3,13 +3,12 @@
 // @vlm/shapeworld), and the Flamingo bridge trained by the demo (public/bridges/).
 import * as tf from '@tensorflow/tfjs-core';
 import { readSafetensors } from '@vlm/core';
-import { StandardizedVisionEncoder, loadDecoderLM, loadNsfwjsMobileNetV2Encoder, loadTokenizer, preprocessImages, visionTokenStatistics, type CausalLM, type ImageInput, type LMTokenizer, type VisionEncoder } from '@vlm/frozen-loaders';
+import { NSFWJS_MOBILENET_V2_COLOUR_CUT, StandardizedVisionEncoder, loadDecoderLM, loadNsfwjsMobileNetV2Encoder, loadTokenizer, preprocessImages, visionTokenStatistics, type CausalLM, type ImageInput, type LMTokenizer, type VisionEncoder } from '@vlm/frozen-loaders';
 import type { FlamingoBridgeConfig, SavedBridge } from '@vlm/pipelines';
 import lmConfig from '../../../packages/shapeworld/lm/config.json?raw';
 import lmTokenizer from '../../../packages/shapeworld/lm/tokenizer.json?raw';
 import lmTokenizerConfig from '../../../packages/shapeworld/lm/tokenizer_config.json?raw';
 import lmWeightsUrl from '../../../packages/shapeworld/lm/model.safetensors?url';
-import { ENCODER_CUT } from './encoder-cut';
 
 /** Where the page finds its trained bridge and the encoder's standardization (written by `npm run demo`). */
 export const BRIDGE_DIR = './bridges/';
@@ -59,7 +58,7 @@ export async function fetchTrainedBridge(): Promise<SavedBridge<FlamingoBridgeCo
  */
 export async function loadFrozenParts(statsImages: () => ImageInput[], log: (s: string) => void): Promise<FrozenParts> {
   log('loading the MobileNetV2 embedded in nsfwjs…');
-  const raw = await loadNsfwjsMobileNetV2Encoder(ENCODER_CUT);
+  const raw = await loadNsfwjsMobileNetV2Encoder(NSFWJS_MOBILENET_V2_COLOUR_CUT);
   let mean: tf.Tensor1D;
   let std: tf.Tensor1D;
   let standardization: string;

@@ -2,11 +2,11 @@
 // LM layer) trained in the page with @vlm/train on captions of world scenes; the encoder and the
 // LM stay frozen. Browser-safe: the browser test also runs it in Node to compare steps/s.
 import * as tf from '@tensorflow/tfjs-core';
-import { IGNORE_INDEX, causalLmLoss, manualSeed, withoutReadbackChecks } from '@vlm/core';
+import { causalLmLoss, manualSeed, withoutReadbackChecks } from '@vlm/core';
 import { preprocessImages, type LMTokenizer, type VisionEncoder } from '@vlm/frozen-loaders';
-import { Flamingo, type FlamingoBridgeConfig } from '@vlm/pipelines';
+import { Flamingo, paddedLmRows, tokenizePromptTarget, type FlamingoBridgeConfig } from '@vlm/pipelines';
 import { IMAGE_TOKEN, END_OF_CHUNK, canonicalCaption, renderScene, sceneQuestions, splitScenes, type Scene } from '@vlm/shapeworld';
-import { AdamW, Trainer, cosineScheduleWithWarmup, isNoWeightDecayParameter, namedParameters, paramGroups, tensorDataset, type StepMetrics } from '@vlm/train';
+import { AdamW, Trainer, cosineScheduleWithWarmup, flamingoParamGroups, namedParameters, tensorDataset, type StepMetrics } from '@vlm/train';
 
 /** The caption prompt: the world's captions start "a …", so `<image> a` asks for one. */
 export const CAPTION_PROMPT = `${IMAGE_TOKEN} a`;
@@ -14,27 +14,13 @@ export const CAPTION_PROMPT = `${IMAGE_TOKEN} a`;
 /** A question's prompt. */
 export const questionPrompt = (question: string) => `${IMAGE_TOKEN} question: ${question} answer:`;
 
-/** The small Flamingo bridge (the demo's shape) for an encoder of `tokenWidth` and the LM's special ids. */
-export function smallFlamingoBridge(tokenWidth: number, mediaTokenId: number, eocTokenId: number): FlamingoBridgeConfig {
-  return {
-    perceiver: { dim: tokenWidth, depth: 1, dimHead: 32, heads: 4, numLatents: 16, ffMult: 1 },
-    crossAttnEveryNLayers: 1,
-    dimHead: 32,
-    heads: 4,
-    ffMult: 2,
-    onlyAttendImmediateMedia: true,
-    mediaTokenId,
-    eocTokenId,
-  };
-}
-
 /** Caption (and question) examples of world scenes as fixed-width tensors (one width: no new kernels per step on WebGPU). */
 export interface CaptionSet {
   /** Standardized vision tokens `[N, 1, tokens, width]`. */
   visionTokens: tf.Tensor4D;
   inputIds: tf.Tensor2D;
   attentionMask: tf.Tensor2D;
-  /** Ids of the caption or answer, {@link IGNORE_INDEX} on the prompt and the padding. */
+  /** Ids of the caption or answer, -100 (IGNORE_INDEX) on the prompt and the padding. */
   labels: tf.Tensor2D;
   scenes: Scene[];
 }
@@ -51,11 +37,7 @@ export async function captionSet(encoder: VisionEncoder, tokenizer: LMTokenizer,
     chunks.push(tf.tidy(() => encoder.encode(preprocessImages(images, encoder.preprocessing))));
     await tf.nextFrame();
   }
-  const row = (scene: number, promptText: string, answer: string) => {
-    const prompt = tokenizer.encode(promptText);
-    const target = tokenizer.encode(`${answer} ${END_OF_CHUNK}`, { addSpecialTokens: false });
-    return { scene, ids: [...prompt, ...target], promptLength: prompt.length };
-  };
+  const row = (scene: number, promptText: string, answer: string) => ({ scene, ...tokenizePromptTarget(tokenizer, promptText, answer, END_OF_CHUNK) });
   const rows = scenes.map((s, i) => row(i, CAPTION_PROMPT, canonicalCaption(s).replace(/^an? /, '')));
   scenes.forEach((s, i) => {
     const qs = sceneQuestions(s);
@@ -64,8 +46,7 @@ export async function captionSet(encoder: VisionEncoder, tokenizer: LMTokenizer,
       rows.push(row(i, questionPrompt(q.question), q.answer));
     }
   });
-  const width = Math.max(...rows.map((r) => r.ids.length));
-  const pad = (r: { ids: number[] }, v: number) => new Array<number>(width - r.ids.length).fill(v);
+  const lm = paddedLmRows(rows, padId); // one width for all rows
   const visionTokens = tf.tidy(() => {
     const all = tf.concat(chunks);
     const perRow = questionsPerScene > 0 ? tf.gather(all, tf.tensor1d(rows.map((r) => r.scene), 'int32')) : all;
@@ -74,9 +55,9 @@ export async function captionSet(encoder: VisionEncoder, tokenizer: LMTokenizer,
   tf.dispose(chunks);
   return {
     visionTokens,
-    inputIds: tf.tensor2d(rows.map((r) => [...r.ids, ...pad(r, padId)]), undefined, 'int32'),
-    attentionMask: tf.tensor2d(rows.map((r) => [...r.ids.map(() => 1), ...pad(r, 0)]), undefined, 'int32'),
-    labels: tf.tensor2d(rows.map((r) => [...r.ids.map((v, t) => (t < r.promptLength ? IGNORE_INDEX : v)), ...pad(r, IGNORE_INDEX)]), undefined, 'int32'),
+    inputIds: tf.tensor2d(lm.inputIds, undefined, 'int32'),
+    attentionMask: tf.tensor2d(lm.attentionMask, undefined, 'int32'),
+    labels: tf.tensor2d(lm.labels, undefined, 'int32'),
     scenes,
   };
 }
@@ -115,11 +96,7 @@ export function freshFlamingo(args: { encoder: VisionEncoder; lm: ConstructorPar
  * keeps the trained weights.
  */
 export async function trainLive(flamingo: Flamingo, set: CaptionSet, options: LiveTrainingOptions): Promise<{ losses: number[]; stepsPerSecond: number; seconds: number }> {
-  const groups = paramGroups(namedParameters(flamingo), [
-    { name: 'gates', match: /(^|\.)(attn_gate|ff_gate)$/, lr: options.lr * 10, weightDecay: 0 },
-    { name: 'no_decay', match: isNoWeightDecayParameter, weightDecay: 0 },
-    { name: 'decay', match: () => true, weightDecay: 0.01 },
-  ]);
+  const groups = flamingoParamGroups(namedParameters(flamingo), { lr: options.lr });
   const optimizer = new AdamW(groups, { lr: options.lr });
   // The data's ids checked once, on the host (one asynchronous read): then the loss runs without
   // the forward's synchronous read-back checks (on WebGPU a synchronous read stalls the GPU, or

@@ -2,11 +2,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from '@vlm/core';
 import type { ImageInput } from '@vlm/frozen-loaders';
-import { Flamingo } from '@vlm/pipelines';
+import { Flamingo, smallFlamingoBridge } from '@vlm/pipelines';
 import { canonicalCaption, renderScene, sceneQuestions, splitEpisodes, splitScenes, type Scene, type SceneImage } from '@vlm/shapeworld';
 import { BACKEND_ORDER, backendDetails, memorySnapshot, startBackend } from './backends';
 import { fetchTrainedBridge, loadFrozenParts, type FrozenParts } from './frozen-parts';
-import { CAPTION_PROMPT, captionSet, disposeCaptionSet, freshFlamingo, questionPrompt, smallFlamingoBridge, trainLive, type LiveStep } from './live-training';
+import { CAPTION_PROMPT, captionSet, disposeCaptionSet, freshFlamingo, questionPrompt, trainLive, type LiveStep } from './live-training';
 import { drawImage, drawLossCurve, fitToCanvas } from './views';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -218,7 +218,7 @@ async function main(): Promise<void> {
 
   parts = await loadFrozenParts(() => splitScenes('train', 96, { seed: 3, objects: 1 }).map((sc) => renderScene(sc)), status);
   const saved = await fetchTrainedBridge();
-  const bridgeConfig = saved?.config ?? smallFlamingoBridge(parts.encoder.tokenWidth, parts.imageId, parts.eocId);
+  const bridgeConfig = saved?.config ?? smallFlamingoBridge({ tokenWidth: parts.encoder.tokenWidth, mediaTokenId: parts.imageId, eocTokenId: parts.eocId });
   if (saved) {
     shipped = new Flamingo({ vision: parts.encoder, lm: parts.lm, bridge: saved.config, tokenizer: parts.tokenizer });
     shipped.loadBridge(saved);

@@ -12,6 +12,7 @@ export * from './bridge-checkpoint';
 export * from './prompts';
 export * from './openflamingo-config';
 export * from './flamingo';
+export * from './small-flamingo-bridge';
 export * from './soft-prompt-model';
 export * from './blip2';
 export * from './llava';

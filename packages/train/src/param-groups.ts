@@ -99,3 +99,40 @@ export function weightDecayGroups(params: NamedParameter[], options: WeightDecay
     { name: 'decay', match: () => true, weightDecay: options.weightDecay },
   ]);
 }
+
+/** Options of {@link flamingoParamGroups}. */
+export interface FlamingoParamGroupsOptions {
+  /** The base learning rate (the `decay` and `no_decay` groups'). */
+  lr: number;
+  /** Weight decay of the `decay` group. Default: `0.01`. */
+  weightDecay?: number;
+  /** The gates' learning rate as a multiple of `lr`. Default: `10`. */
+  gateLrMultiplier?: number;
+}
+
+/** The names of Flamingo's `tanh` gates (OpenFlamingo's `attn_gate`, `ff_gate`). */
+export const FLAMINGO_GATE_PATTERN = /(^|\.)(attn_gate|ff_gate)$/;
+
+/**
+ * OpenFlamingo's parameter groups for a Flamingo bridge, with the gates in a group of their own:
+ * `gates` (`attn_gate`, `ff_gate`: lr × `gateLrMultiplier`, no weight decay), `no_decay`
+ * ({@link isNoWeightDecayParameter}: norms, biases, latents, no weight decay) and `decay` (the
+ * rest, `weightDecay`). The `tanh` gates start at 0 and Adam moves a parameter by about lr per
+ * step, so in a few hundred steps they need a larger lr to open (the apps' recipe).
+ *
+ * @example
+ * ```ts
+ * const optimizer = new AdamW(flamingoParamGroups(namedParameters(flamingo), { lr: 1e-3 }), { lr: 1e-3 });
+ * optimizer.groups.map((g) => [g.name, g.lr]); // [['gates', 0.01], ['no_decay', 0.001], ['decay', 0.001]]
+ * ```
+ */
+export function flamingoParamGroups(params: NamedParameter[], options: FlamingoParamGroupsOptions): ParamGroup[] {
+  if (!(options.lr > 0)) throw new Error(`flamingoParamGroups: expected lr > 0, got ${options.lr}`);
+  const multiplier = options.gateLrMultiplier ?? 10;
+  if (!(multiplier > 0)) throw new Error(`flamingoParamGroups: expected gateLrMultiplier > 0, got ${multiplier}`);
+  return paramGroups(params, [
+    { name: 'gates', match: FLAMINGO_GATE_PATTERN, lr: options.lr * multiplier, weightDecay: 0 },
+    { name: 'no_decay', match: isNoWeightDecayParameter, weightDecay: 0 },
+    { name: 'decay', match: () => true, weightDecay: options.weightDecay ?? 0.01 },
+  ]);
+}

@@ -18,6 +18,22 @@ export interface NsfwjsMobileNetV2Options {
 export const NSFWJS_MOBILENET_V2_LAYER = 'block_13_expand_relu';
 
 /**
+ * A cut of the embedded MobileNetV2 that keeps colour, for {@link loadNsfwjsMobileNetV2Encoder}:
+ * `block_6_expand_relu` (28×28×192) average-pooled 4×4 to 7×7 = 49 tokens × 192. What the
+ * apps' world bridges read (`apps/demo`, `apps/web`). Measured on `@vlm/shapeworld`'s
+ * compositional split (colour–shape pairs never seen in training; a Perceiver Resampler + linear
+ * head trained on 1,000 scenes): colour 99% / shape 93% held out, against 70% / 96% at the
+ * default `block_13_expand_relu`, whose colour does not carry to unseen pairs.
+ *
+ * @example
+ * ```ts
+ * const enc = await loadNsfwjsMobileNetV2Encoder(NSFWJS_MOBILENET_V2_COLOUR_CUT);
+ * enc.encode(pixels).shape; // [1, 49, 192]
+ * ```
+ */
+export const NSFWJS_MOBILENET_V2_COLOUR_CUT = { layer: 'block_6_expand_relu', pool: 4 } as const satisfies NsfwjsMobileNetV2Options;
+
+/**
  * The embedded default vision encoder: the pretrained MobileNetV2 (MIT) that the npm package
  * `nsfwjs` ships inside itself, loaded offline (`load('MobileNetV2')` builds a LayersModel from
  * its bundled shards), cut at `block_13_expand_relu` (14×14×576) and 2×2 average-pooled to
