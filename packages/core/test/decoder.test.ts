@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import {
   Embedding,
   FeedForward,
@@ -11,6 +11,8 @@ import {
   decoderContext,
   disposeKVCache,
   generateGreedy,
+  generateGreedyAsync,
+  withoutReadbackChecks,
   linear,
   runDecoder,
   scaledDotProductAttention,
@@ -192,6 +194,47 @@ describe('runDecoder / DecoderLM', () => {
     const rows = c.sequences.arraySync() as number[][];
     expect(rows[0]!.slice(3)).toEqual([eos, ...Array(rows[0]!.length - 4).fill(0)]);
     tf.dispose([a.sequences, a.stepLogits, b.sequences, b.stepLogits, c.sequences, c.stepLogits]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([prompt, mask]);
+    lm.dispose();
+  });
+
+  test('generateGreedyAsync: the tokens and logits of generateGreedy, no synchronous read, host ids to the forward, nothing leaks', async () => {
+    const lm = new TinyLM();
+    const prompt = tf.tensor2d([[0, 5, 7], [4, 5, 7]], undefined, 'int32');
+    const mask = tf.tensor2d([[0, 1, 1], [1, 1, 1]], undefined, 'int32');
+    const before = tf.memory().numTensors;
+    for (const useCache of [true, false]) {
+      const sync = generateGreedy((args) => lm.forward(args), { inputIds: prompt, attentionMask: mask, maxNewTokens: 5, useCache });
+      const rows = sync.sequences.arraySync() as number[][];
+      const seen: number[][][] = [];
+      const reads = vi.spyOn(tf.engine(), 'readSync');
+      const out = await generateGreedyAsync(
+        (args, ids) => {
+          seen.push(ids);
+          return withoutReadbackChecks(() => lm.forward(args));
+        },
+        { inputIds: prompt, attentionMask: mask, maxNewTokens: 5, useCache },
+      );
+      expect(reads.mock.calls.length).toBe(0);
+      reads.mockRestore();
+      expect(await out.sequences.array()).toEqual(rows);
+      expect(maxDiff(out.stepLogits, sync.stepLogits)).toBe(0);
+      // the forward's host ids are the columns it is given: the prompt, then (cached) each row's last token
+      expect(seen[0]).toEqual([[0, 5, 7], [4, 5, 7]]);
+      expect(seen[2]).toEqual(useCache ? rows.map((r) => [r[4]]) : rows.map((r) => r.slice(0, 5)));
+      tf.dispose([sync.sequences, sync.stepLogits, out.sequences, out.stepLogits]);
+    }
+    // eos ends a row as in generateGreedy
+    const a = generateGreedy((args) => lm.forward(args), { inputIds: prompt, attentionMask: mask, maxNewTokens: 5 });
+    const eos = (a.sequences.arraySync() as number[][])[0]![3]!;
+    const c = generateGreedy((args) => lm.forward(args), { inputIds: prompt, attentionMask: mask, maxNewTokens: 5, eosTokenId: eos, padTokenId: 0 });
+    const d = await generateGreedyAsync((args) => lm.forward(args), { inputIds: prompt, attentionMask: mask, maxNewTokens: 5, eosTokenId: eos, padTokenId: 0 });
+    expect(await d.sequences.array()).toEqual(c.sequences.arraySync());
+    // a forward that throws leaks nothing
+    await expect(generateGreedyAsync(() => { throw new Error('no forward'); }, { inputIds: prompt, maxNewTokens: 2 })).rejects.toThrow('no forward');
+    await expect(generateGreedyAsync((args) => lm.forward(args), { inputIds: prompt, maxNewTokens: -1 })).rejects.toThrow(/maxNewTokens to be an integer >= 0/);
+    tf.dispose([a.sequences, a.stepLogits, c.sequences, c.stepLogits, d.sequences, d.stepLogits]);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([prompt, mask]);
     lm.dispose();

@@ -6,6 +6,7 @@ import {
   GraphModelEncoder,
   LayersModelEncoder,
   featureMapToTokens,
+  NSFWJS_MOBILENET_V2_COLOUR_CUT,
   loadNsfwjsMobileNetV2Encoder,
   mobileNetPreprocessing,
   preprocessImages,
@@ -198,6 +199,25 @@ describe("nsfwjs' bundled MobileNetV2 (offline)", () => {
     tf.dispose([tokens, min]);
     expect(tf.memory().numTensors).toBe(before);
     pixels.dispose();
+  });
+
+  test('NSFWJS_MOBILENET_V2_COLOUR_CUT: block_6_expand_relu 4×4 pooled → 49 tokens × 192, the means of the unpooled 28×28 map', () => {
+    expect(NSFWJS_MOBILENET_V2_COLOUR_CUT).toEqual({ layer: 'block_6_expand_relu', pool: 4 });
+    const colour = new LayersModelEncoder(enc.model, { ...NSFWJS_MOBILENET_V2_COLOUR_CUT, ownsModel: false, preprocessing: enc.preprocessing });
+    const full = new LayersModelEncoder(enc.model, { layer: NSFWJS_MOBILENET_V2_COLOUR_CUT.layer, pool: 1, ownsModel: false, preprocessing: enc.preprocessing });
+    expect([colour.numTokens, colour.tokenWidth]).toEqual([49, 192]);
+    const x = tf.randomUniform([1, 224, 224, 3], 0, 1, 'float32', 12);
+    const before = tf.memory().numTensors;
+    const t49 = colour.encode(x);
+    const t784 = full.encode(x);
+    expect(t49.shape).toEqual([1, 49, 192]);
+    expect(t784.shape).toEqual([1, 784, 192]);
+    const mean = tf.tidy(() => tf.mean(tf.reshape(tf.slice(tf.reshape(t784, [1, 28, 28, 192]), [0, 0, 0, 0], [1, 4, 4, 192]), [16, 192]), 0));
+    const first = tf.tidy(() => tf.reshape(tf.slice(t49, [0, 0, 0], [1, 1, 192]), [192]));
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(mean, first))).dataSync()[0])).toBeLessThan(1e-4);
+    tf.dispose([t49, t784, mean, first]);
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
   });
 
   test('unpooled: 196 tokens of 576, whose 2×2 means are the pooled tokens', () => {

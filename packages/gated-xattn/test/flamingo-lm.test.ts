@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { countParameters, disposeKVCache, trainableVariables } from '@vlm/core';
 import {
   FlamingoLM,
+  checkMediaCount,
   crossAttentionLayerIndices,
   decoderLMStateDictFromOpenFlamingo,
   flamingoLMStateDictFromOpenFlamingo,
@@ -126,6 +127,39 @@ describe('FlamingoLM', () => {
     tf.dispose([cached.sequences, cached.stepLogits, full.sequences, full.stepLogits, step.logits, step.lastHiddenState]);
     disposeKVCache(step.pastKeyValues);
     expect(tf.memory().numTensors).toBe(before);
+    s.dispose();
+  });
+
+  test('generateAsync: the tokens and logits of generate with no synchronous read; host checks of ids and images; gateValuesAsync', async () => {
+    const s = setup(2);
+    setGates(s.flamingo, 0.9, 0.6);
+    const before = tf.memory().numTensors;
+    for (const useCache of [true, false]) {
+      const sync = s.flamingo.generate({ inputIds: s.ids, attentionMask: s.mask, media: s.media, maxNewTokens: 5, useCache });
+      const reads = vi.spyOn(tf.engine(), 'readSync');
+      const out = await s.flamingo.generateAsync({ inputIds: s.ids, attentionMask: s.mask, media: s.media, maxNewTokens: 5, useCache });
+      expect(reads.mock.calls.length).toBe(0);
+      reads.mockRestore();
+      expect(await out.sequences.array()).toEqual(sync.sequences.arraySync());
+      expect(maxDiff(out.stepLogits, sync.stepLogits)).toBe(0);
+      tf.dispose([sync.sequences, sync.stepLogits, out.sequences, out.stepLogits]);
+    }
+    // the checks the forward makes after a read-back, made on the host instead
+    const one = tf.slice(s.media, [0, 0, 0, 0], [2, 1, 6, 24]);
+    await expect(s.flamingo.generateAsync({ inputIds: s.ids, attentionMask: s.mask, media: one, maxNewTokens: 2 })).rejects.toThrow(/names 2 image\(s\) in row 0.*media has shape \[2, 1, 6, 24\]/);
+    const outOfVocab = tf.tensor2d([[5, IMAGE, 50]], undefined, 'int32');
+    await expect(s.flamingo.generateAsync({ inputIds: outOfVocab, media: tf.slice(one, [0], [1]), maxNewTokens: 2 })).rejects.toThrow(/FlamingoLM.generateAsync inputIds must be in \[0, 50\), got values in \[5, 50\]/);
+    tf.dispose([one, outOfVocab]);
+    expect(tf.memory().numTensors).toBe(before + 1); // the slice inside the rejected call's arguments
+    const reads = vi.spyOn(tf.engine(), 'readSync');
+    const gates = await s.flamingo.gateValuesAsync();
+    const block = await s.flamingo.blocks.get(1)!.gateValuesAsync();
+    expect(reads.mock.calls.length).toBe(0);
+    reads.mockRestore();
+    expect(gates).toEqual(s.flamingo.gateValues());
+    expect(block).toEqual(s.flamingo.blocks.get(1)!.gateValues());
+    expect(gates.map((g) => g.layer)).toEqual([1, 3]);
+    expect(gates[0]!.attn).toBeCloseTo(Math.tanh(0.9), 6);
     s.dispose();
   });
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { describe, expect, test } from 'vitest';
-import { mediaAttentionMask, mediaLocationsFromIds, textTime } from '@vlm/gated-xattn';
+import { describe, expect, test, vi } from 'vitest';
+import { withoutReadbackChecks } from '@vlm/core';
+import { checkMediaCount, mediaAttentionMask, mediaLocationsFromIds, textTime } from '@vlm/gated-xattn';
 
 describe('media locations', () => {
   test('from token ids and the <image> id; text time is the cumulative image count', () => {
@@ -43,5 +44,26 @@ describe('media locations', () => {
     expect(() => textTime(r1)).toThrow(/expected shape \[batch, tokens\], got \[2\]/);
     expect(() => mediaLocationsFromIds(r1, 3)).toThrow(/expected shape \[batch, tokens\], got \[2\]/);
     tf.dispose([time, r1]);
+  });
+
+  test('the image count: checked on the host by checkMediaCount; mediaAttentionMask reads the text time back only outside withoutReadbackChecks', () => {
+    expect(() => checkMediaCount([1, 2], [2, 2, 64, 32])).not.toThrow();
+    expect(() => checkMediaCount([1, 3], [2, 2, 64, 32], 'my ids')).toThrow(
+      'media_locations names 3 image(s) in row 1 (my ids), but media has shape [2, 2, 64, 32]: expected at most 2 <image> marker(s) per row',
+    );
+    const time = tf.tensor2d([[0, 1, 1, 2]], undefined, 'int32');
+    const before = tf.memory().numTensors;
+    expect(() => mediaAttentionMask(time, [1, 1, 3, 8], true)).toThrow(/names 2 image\(s\) in row 0 \(text time \[1, 4\]\)/);
+    const reads = vi.spyOn(tf.engine(), 'readSync');
+    const checked = mediaAttentionMask(time, [1, 2, 3, 8], true);
+    expect(reads.mock.calls.length).toBeGreaterThan(0);
+    reads.mockClear();
+    const unchecked = withoutReadbackChecks(() => mediaAttentionMask(time, [1, 2, 3, 8], true));
+    expect(reads.mock.calls.length).toBe(0);
+    reads.mockRestore();
+    expect(unchecked.allowed.arraySync()).toEqual(checked.allowed.arraySync());
+    tf.dispose([checked, unchecked] as unknown as tf.TensorContainer);
+    expect(tf.memory().numTensors).toBe(before);
+    time.dispose();
   });
 });

@@ -3,9 +3,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { manualSeed, readSafetensors, trainableVariables, type StateDict } from '@vlm/core';
-import { Blip2, Flamingo, Llava, parseOpenFlamingoConfig, probeQueries, type OpenFlamingoConfig } from '@vlm/pipelines';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { IGNORE_INDEX, manualSeed, readSafetensors, trainableVariables, type StateDict } from '@vlm/core';
+import { loadTokenizer } from '@vlm/frozen-loaders';
+import { Blip2, Flamingo, Llava, paddedLmRows, parseOpenFlamingoConfig, probeQueries, smallFlamingoBridge, tokenizePromptTarget, type OpenFlamingoConfig } from '@vlm/pipelines';
 import { loadBlip2, readBridge, writeBridge } from '@vlm/pipelines/node';
 
 // Real tiny checkpoints: the repo's vendored golden cases (made with OpenFlamingo and Hugging Face transformers).
@@ -61,6 +62,30 @@ describe('Flamingo (a real tiny OpenFlamingo checkpoint)', () => {
     expect(gen.newTokens.length).toBe(langX.shape[0]);
     tf.dispose([gen.sequences, gen.stepLogits]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('generateAsync gives generate\'s ids and logits with no synchronous read; checkInputIds makes the forward\'s checks on the host', async () => {
+    const visionX = c.inputs['input.vision_x']!;
+    const langX = c.inputs['input.lang_x']!;
+    const attentionMask = c.inputs['input.attention_mask']!;
+    const maxNewTokens = c.outputs['output.generated_ids']!.shape[1]! - langX.shape[1]!;
+    const before = tf.memory().numTensors;
+    const sync = model.generate({ images: visionX, prompt: langX, attentionMask, maxNewTokens });
+    const reads = vi.spyOn(tf.engine(), 'readSync');
+    const out = await model.generateAsync({ images: visionX, prompt: langX, attentionMask, maxNewTokens });
+    expect(reads.mock.calls.length).toBe(0);
+    reads.mockRestore();
+    expect(await out.sequences.array()).toEqual(c.outputs['output.generated_ids']!.arraySync());
+    expect(out.newTokens).toEqual(sync.newTokens);
+    expect(maxDiff(out.stepLogits, sync.stepLogits)).toBe(0);
+    tf.dispose([sync.sequences, sync.stepLogits, out.sequences, out.stepLogits]);
+    expect(tf.memory().numTensors).toBe(before);
+
+    const ids = langX.arraySync() as number[][];
+    const images = visionX.shape[1]!;
+    expect(() => model.checkInputIds(ids, images)).not.toThrow();
+    expect(() => model.checkInputIds(ids, images - 1, 'my rows')).toThrow(/media_locations names \d+ image\(s\) in row 0 \(my rows\)/);
+    expect(() => model.checkInputIds([[0, model.lm.vocabSize]], images)).toThrow(`Flamingo inputIds must be in [0, ${model.lm.vocabSize}), got values in [0, ${model.lm.vocabSize}]`);
   });
 
   test('the bridge is the only trainable part; saveBridge → loadBridge into a fresh model gives identical logits; OpenFlamingo names', () => {
@@ -224,5 +249,52 @@ describe('probeQueries (the Q-Former probe)', () => {
     expect(probe.chance.colour).toBe(0.25);
     expect(() => probeQueries(tf.zeros([1, 2, 3]))).toThrow(/at least 2 images, got 1/);
     expect(() => probeQueries(tf.zeros([4, 2, 3]), { labels: { colour: [0, 1] } })).toThrow(/expected 4 labels \(one per image\), got 2/);
+  });
+});
+
+describe('the apps\' shared presets', () => {
+  test('smallFlamingoBridge: the small bridge, its perceiver depth, and errors for bad ids', () => {
+    expect(smallFlamingoBridge({ tokenWidth: 192, mediaTokenId: 7, eocTokenId: 8 })).toEqual({
+      perceiver: { dim: 192, depth: 1, dimHead: 32, heads: 4, numLatents: 16, ffMult: 1 },
+      crossAttnEveryNLayers: 1,
+      dimHead: 32,
+      heads: 4,
+      ffMult: 2,
+      onlyAttendImmediateMedia: true,
+      mediaTokenId: 7,
+      eocTokenId: 8,
+    });
+    expect(smallFlamingoBridge({ tokenWidth: 192, mediaTokenId: 7, eocTokenId: 8, perceiverDepth: 2 }).perceiver.depth).toBe(2);
+    expect(() => smallFlamingoBridge({ tokenWidth: 192, mediaTokenId: -1, eocTokenId: 8 })).toThrow(/mediaTokenId to be a token id/);
+    expect(() => smallFlamingoBridge({ tokenWidth: 0, mediaTokenId: 7, eocTokenId: 8 })).toThrow(/tokenWidth to be a positive integer, got 0/);
+  });
+
+  test('tokenizePromptTarget + paddedLmRows: prompt, target and <|endofchunk|> ids; right padding; labels only on the target', () => {
+    // the world LM's real tokenizer (shipped in @vlm/shapeworld)
+    const lmDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../shapeworld/lm');
+    const tok = loadTokenizer(readFileSync(join(lmDir, 'tokenizer.json'), 'utf8'), { tokenizerConfig: readFileSync(join(lmDir, 'tokenizer_config.json'), 'utf8') });
+    const caption = tokenizePromptTarget(tok, '<image> a', 'red square');
+    const answer = tokenizePromptTarget(tok, '<image> question: what colour is the shape? answer:', 'red');
+    expect(caption.ids.slice(0, caption.promptLength)).toEqual(tok.encode('<image> a'));
+    expect(caption.ids.slice(caption.promptLength)).toEqual(tok.encode('red square <|endofchunk|>', { addSpecialTokens: false }));
+    expect(caption.ids.at(-1)).toBe(tok.tokenToId('<|endofchunk|>'));
+    const pad = tok.tokenToId('<pad>')!;
+    const rows = paddedLmRows([caption, answer], pad);
+    const width = Math.max(caption.ids.length, answer.ids.length);
+    expect(rows.inputIds.map((r) => r.length)).toEqual([width, width]);
+    const short = caption.ids.length < answer.ids.length ? 0 : 1;
+    const ex = [caption, answer][short]!;
+    expect(rows.inputIds[short]!.slice(ex.ids.length).every((v) => v === pad)).toBe(true);
+    expect(rows.attentionMask[short]).toEqual([...ex.ids.map(() => 1), ...new Array(width - ex.ids.length).fill(0)]);
+    expect(rows.labels[0]).toEqual(
+      [...caption.ids.map((v, t) => (t < caption.promptLength ? IGNORE_INDEX : v)), ...new Array(width - caption.ids.length).fill(IGNORE_INDEX)],
+    );
+    expect(paddedLmRows([{ ids: [5, 6, 7], promptLength: 2 }, { ids: [5, 8], promptLength: 1 }], 0)).toEqual({
+      inputIds: [[5, 6, 7], [5, 8, 0]],
+      attentionMask: [[1, 1, 1], [1, 1, 0]],
+      labels: [[-100, -100, 7], [-100, 8, -100]],
+    });
+    expect(() => paddedLmRows([], 0)).toThrow(/at least one example/);
+    expect(() => paddedLmRows([{ ids: [1], promptLength: 2 }], 0)).toThrow(/example 0: expected promptLength in \[0, 1\]/);
   });
 });

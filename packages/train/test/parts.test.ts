@@ -1,14 +1,17 @@
 // The parts: parameter naming and refusal of frozen weights, groups, schedules, clipping, data
 // order, tensor data sets, optimizer state round trips and errors.
 import * as tf from '@tensorflow/tfjs-core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { freeze } from '@vlm/core';
 import {
   AdamW,
   DataOrder,
   SGD,
   Trainer,
+  FLAMINGO_GATE_PATTERN,
   clipGradNorm,
+  clipGradNormAsync,
+  flamingoParamGroups,
   constantScheduleWithWarmup,
   cosineScheduleWithWarmup,
   linearScheduleWithWarmup,
@@ -106,6 +109,54 @@ describe('clipGradNorm', () => {
     expect(Array.from(same.grads.b!.dataSync())).toEqual([0, 4]);
     tf.dispose([...Object.values(grads), ...Object.values(clipped), ...Object.values(same.grads)]);
     expect(() => clipGradNorm({}, 0)).toThrow(/maxNorm/);
+  });
+});
+
+describe('clipGradNormAsync', () => {
+  it('gives clipGradNorm\'s gradients and norms bit for bit, with no synchronous read and no leak', async () => {
+    const grads = { a: tf.randomNormal([7, 3], 0, 2, 'float32', 1), b: tf.randomNormal([5], 0, 3, 'float32', 2), c: tf.tensor1d([0.5]) };
+    const before = tf.memory().numTensors;
+    for (const maxNorm of [1, 1e6]) {
+      const sync = clipGradNorm(grads, maxNorm);
+      const reads = vi.spyOn(tf.engine(), 'readSync');
+      const out = await clipGradNormAsync(grads, maxNorm);
+      expect(reads.mock.calls.length).toBe(0);
+      reads.mockRestore();
+      expect(out.totalNorm).toBe(sync.totalNorm);
+      expect(out.norms).toEqual(sync.norms);
+      for (const k of Object.keys(grads)) expect(Array.from(out.grads[k]!.dataSync())).toEqual(Array.from(sync.grads[k]!.dataSync()));
+      tf.dispose([...Object.values(sync.grads), ...Object.values(out.grads)]);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    expect(await clipGradNormAsync({}, 1)).toEqual({ grads: {}, totalNorm: 0, norms: {} });
+    await expect(clipGradNormAsync(grads, 0)).rejects.toThrow(/maxNorm must be > 0, got 0/);
+    tf.dispose(Object.values(grads));
+  });
+});
+
+describe('flamingoParamGroups', () => {
+  it('gates at 10× the lr without decay, then no_decay, then decay; options and errors', () => {
+    const v = (shape: number[], name: string) => ({ name, variable: tf.variable(tf.zeros(shape), true, `fpg_${name}_${Math.random()}`) });
+    const params = [
+      v([1], 'lang_encoder.gated_cross_attn_layers.0.attn_gate'),
+      v([1], 'lang_encoder.gated_cross_attn_layers.0.ff_gate'),
+      v([4, 4], 'lang_encoder.gated_cross_attn_layers.0.attn.to_q.weight'),
+      v([4], 'lang_encoder.gated_cross_attn_layers.0.attn.norm.weight'),
+      v([2, 4], 'perceiver.latents'),
+    ];
+    const groups = flamingoParamGroups(params, { lr: 1e-3 });
+    expect(groups.map((g) => [g.name, g.lr, g.weightDecay, g.params.map((p) => p.name.split('.').at(-1))])).toEqual([
+      ['gates', 1e-3 * 10, 0, ['attn_gate', 'ff_gate']],
+      ['no_decay', undefined, 0, ['weight']],
+      ['decay', undefined, 0.01, ['weight', 'latents']],
+    ]);
+    const custom = flamingoParamGroups(params, { lr: 2e-4, weightDecay: 0.1, gateLrMultiplier: 5 });
+    expect(custom.map((g) => [g.name, g.lr, g.weightDecay])).toEqual([['gates', 2e-4 * 5, 0], ['no_decay', undefined, 0], ['decay', undefined, 0.1]]);
+    expect(FLAMINGO_GATE_PATTERN.test('gated_cross_attn_layers.3.ff_gate')).toBe(true);
+    expect(FLAMINGO_GATE_PATTERN.test('my_attn_gate_proj')).toBe(false);
+    expect(() => flamingoParamGroups(params, { lr: 0 })).toThrow(/expected lr > 0, got 0/);
+    expect(() => flamingoParamGroups(params, { lr: 1, gateLrMultiplier: -1 })).toThrow(/gateLrMultiplier > 0/);
+    tf.dispose(params.map((p) => p.variable));
   });
 });
 
