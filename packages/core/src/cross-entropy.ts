@@ -18,7 +18,7 @@ export interface CrossEntropyOptions {
  * with mean reduction over the labels that are not {@link IGNORE_INDEX}:
  * `loss_n = (1 - ε)·(-log p[n, y_n]) + ε·mean_c(-log p[n, c])`. With no label left the loss
  * is `0` (PyTorch gives NaN). The labels are checked on the host: numbers as given, a tensor
- * after one read-back (skipped inside {@link withoutReadbackChecks}); the loss itself is
+ * after one read-back (skipped inside `withoutReadbackChecks`); the loss itself is
  * computed on the device.
  *
  * @param logits `[N, C]`

@@ -17,6 +17,7 @@ import {
   gatedCrossAttentionBlockArgsFromConfig,
   type FlamingoKVCache,
   type FlamingoOutput,
+  type LayerGateValues,
 } from '@vlm/gated-xattn';
 import { FlamingoPerceiverResampler, flamingoPerceiverResamplerArgsFromConfig, type FlamingoPerceiverResamplerArgs } from '@vlm/perceiver';
 import type { SavedBridge } from './bridge-checkpoint';
@@ -404,7 +405,7 @@ export class Flamingo extends Module {
    * const gates = await flamingo.gateValuesAsync(); // [{ layer: 0, attn: 0.01, ff: -0.02 }, ...]
    * ```
    */
-  gateValuesAsync(): Promise<Array<{ layer: number; attn: number; ff: number }>> {
+  gateValuesAsync(): Promise<LayerGateValues[]> {
     return this.lang.gateValuesAsync();
   }
 

@@ -31,7 +31,7 @@ export const NSFWJS_MOBILENET_V2_LAYER = 'block_13_expand_relu';
  * enc.encode(pixels).shape; // [1, 49, 192]
  * ```
  */
-export const NSFWJS_MOBILENET_V2_COLOUR_CUT = { layer: 'block_6_expand_relu', pool: 4 } as const satisfies NsfwjsMobileNetV2Options;
+export const NSFWJS_MOBILENET_V2_COLOUR_CUT: Readonly<Required<NsfwjsMobileNetV2Options>> = Object.freeze({ layer: 'block_6_expand_relu', pool: 4 });
 
 /**
  * The embedded default vision encoder: the pretrained MobileNetV2 (MIT) that the npm package
