@@ -151,11 +151,13 @@ describe('FlamingoLM', () => {
     await expect(s.flamingo.generateAsync({ inputIds: outOfVocab, media: tf.slice(one, [0], [1]), maxNewTokens: 2 })).rejects.toThrow(/FlamingoLM.generateAsync inputIds must be in \[0, 50\), got values in \[5, 50\]/);
     tf.dispose([one, outOfVocab]);
     expect(tf.memory().numTensors).toBe(before + 1); // the slice inside the rejected call's arguments
+    const beforeGates = tf.memory().numTensors;
     const reads = vi.spyOn(tf.engine(), 'readSync');
     const gates = await s.flamingo.gateValuesAsync();
     const block = await s.flamingo.blocks.get(1)!.gateValuesAsync();
     expect(reads.mock.calls.length).toBe(0);
     reads.mockRestore();
+    expect(tf.memory().numTensors).toBe(beforeGates);
     expect(gates).toEqual(s.flamingo.gateValues());
     expect(block).toEqual(s.flamingo.blocks.get(1)!.gateValues());
     expect(gates.map((g) => g.layer)).toEqual([1, 3]);

@@ -79,6 +79,7 @@ describe('Flamingo (a real tiny OpenFlamingo checkpoint)', () => {
     expect(out.newTokens).toEqual(sync.newTokens);
     expect(maxDiff(out.stepLogits, sync.stepLogits)).toBe(0);
     tf.dispose([sync.sequences, sync.stepLogits, out.sequences, out.stepLogits]);
+    expect(await model.gateValuesAsync()).toEqual(model.gateValues());
     expect(tf.memory().numTensors).toBe(before);
 
     const ids = langX.arraySync() as number[][];
