@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { generate } from '@vlm/frozen-loaders';
 import type { Flamingo, SoftPromptModel } from '@vlm/pipelines';
 import { COLOURS, SHAPES, type Scene } from '@vlm/shapeworld';
+import { FLAMINGO_GATE_PATTERN } from '@vlm/train';
 import type { FrozenModels } from './frozen-models';
 import { fewShotEpisodePrompt, fewShotVqaPrompt, gatherTokens, type Example, type FewShotEpisode, type WorldData } from './world-data';
 
@@ -136,7 +137,7 @@ export function fewShotVqa(answer: Answerer, data: WorldData): Record<'0' | '2' 
  * block passes the text through), the held-out caption accuracy; then every gate at 0.
  */
 export function gateAblation(model: Flamingo, answer: Answerer, data: WorldData): Array<{ layer: number | 'all'; caption_color: number; caption_shape: number }> {
-  const gates = model.lang.namedParameters().filter(([n]) => /(^|\.)(attn_gate|ff_gate)$/.test(n));
+  const gates = model.lang.namedParameters().filter(([n]) => FLAMINGO_GATE_PATTERN.test(n));
   const layerOf = (name: string) => Number(/gated_cross_attn_layers\.(\d+)\./.exec(name)![1]);
   const layers = [...new Set(gates.map(([n]) => layerOf(n)))].sort((a, b) => a - b);
   const scenes = data.heldOut.captions.map((c) => data.bank.scenes[c.scene]!);

@@ -36,7 +36,7 @@ export function clipGradNorm(grads: tf.NamedTensorMap, maxNorm: number): ClipGra
 
 /**
  * {@link clipGradNorm} without a synchronous read-back: the norms come back with one `await`
- * (the total norm is computed from them on the host, in float32), so the GPU is never stalled;
+ * (the total norm is computed on the device with them, in the same read), so the GPU is never stalled;
  * this is what {@link Trainer} uses, and what works on WebGPU. The same clipped gradients and
  * norms as {@link clipGradNorm}.
  *
