@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test, vi } from 'vitest';
-import { countParameters, disposeKVCache, trainableVariables } from '@vlm/core';
+import { countParameters, disposeKVCache, manualSeed, trainableVariables } from '@vlm/core';
 import {
   FlamingoLM,
   checkMediaCount,
@@ -16,9 +16,12 @@ const bits = (t: tf.Tensor) => Array.from(new Uint32Array((t.dataSync() as Float
 const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
 
 function setup(n = 1, onlyAttendImmediateMedia = true) {
-  tf.randomUniform([1], 0, 1, 'float32', 7).dispose();
+  // seeded weights: an unseeded LM may greedily generate <image> (id 49 of 50), which has no image to
+  // go with it and is an error at this level (the pipelines suppress it); the tests must not depend on luck
+  manualSeed(7);
   const lm = new TinyDecoder({ vocabSize: 50, hiddenSize: 32, numLayers: 4, numHeads: 4, maxPositions: 64 });
   const flamingo = new FlamingoLM({ lm, dimVisual: 24, crossAttnEveryNLayers: n, dimHead: 8, heads: 4, mediaTokenId: IMAGE, onlyAttendImmediateMedia });
+  manualSeed(null);
   // row 0: <image> at 1 and 5; row 1: left-padded by 2, text before its first <image> at 4
   const ids = tf.tensor2d([[5, IMAGE, 7, 8, 9, IMAGE, 10, 11], [0, 0, 3, 4, IMAGE, 6, 7, 8]], undefined, 'int32');
   const mask = tf.tensor2d([[1, 1, 1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1, 1, 1]], undefined, 'int32');
