@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, buildLmInputs, causalLmLoss, type LmInputs } from '@vlm/core';
+import { IGNORE_INDEX, Module, buildLmInputs, causalLmLoss, type LmInputs } from '@vlm/core';
 import { generate, preprocessImages, type CausalLM, type ImageInput, type LMTokenizer, type VisionEncoder } from '@vlm/frozen-loaders';
 import type { SavedBridge } from './bridge-checkpoint';
 
@@ -39,6 +39,13 @@ export interface SoftPromptInputs {
   attentionMask?: tf.Tensor;
   /** Leading real text tokens per row that get no loss (the prompt or instruction). Default: `0`. */
   promptLength?: number | readonly number[];
+  /**
+   * int32 `[batch, T]`, aligned with `inputIds`: the ids {@link SoftPromptModel.loss} predicts where
+   * they differ from the ids the LM reads (teacher forcing with some context words swapped, as
+   * Hugging Face's `labels`). Soft-prompt, prompt and padding positions get no loss whatever they
+   * hold. Default: `inputIds`.
+   */
+  labels?: tf.Tensor;
 }
 
 /** What {@link SoftPromptModel.generate} takes. */
@@ -173,9 +180,18 @@ export abstract class SoftPromptModel extends Module {
 
   /** The shifted causal LM loss on the text after the prompt (BLIP-2 stages 2 and 3; LLaVA). */
   loss(inputs: SoftPromptInputs): tf.Scalar {
+    const given = inputs.labels;
+    if (given) {
+      if (given.dtype !== 'int32' || given.rank !== 2 || given.shape[0] !== inputs.inputIds.shape[0] || given.shape[1] !== inputs.inputIds.shape[1]) {
+        throw new Error(`${this.constructor.name}.loss: labels: expected int32 [${inputs.inputIds.shape}] (aligned with inputIds), got ${given.dtype} [${given.shape}]`);
+      }
+    }
     return tf.tidy(() => {
       const { inputsEmbeds, attentionMask, labels } = this.lmInputs(inputs);
-      return causalLmLoss(this.lm.forward({ inputsEmbeds, attentionMask }).logits, labels);
+      // the built labels are -100 where nothing is predicted; elsewhere they take the given ids
+      // (prepended soft prompts, layout 'lavis', shift the text by the labels' extra columns)
+      const target = given ? tf.where(tf.equal(labels, IGNORE_INDEX), labels, tf.pad(given, [[0, 0], [labels.shape[1] - given.shape[1]!, 0]], IGNORE_INDEX)) : labels;
+      return causalLmLoss(this.lm.forward({ inputsEmbeds, attentionMask }).logits, target);
     });
   }
 

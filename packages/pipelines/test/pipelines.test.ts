@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { IGNORE_INDEX, manualSeed, readSafetensors, trainableVariables, type StateDict } from '@vlm/core';
+import { IGNORE_INDEX, causalLmLoss, manualSeed, readSafetensors, trainableVariables, type StateDict } from '@vlm/core';
 import { loadTokenizer } from '@vlm/frozen-loaders';
 import { Blip2, Flamingo, Llava, paddedLmRows, parseOpenFlamingoConfig, probeQueries, smallFlamingoBridge, tokenizePromptTarget, type OpenFlamingoConfig } from '@vlm/pipelines';
 import { loadBlip2, readBridge, writeBridge } from '@vlm/pipelines/node';
@@ -223,6 +223,31 @@ describe('Blip2 and Llava (a real tiny Blip2ForConditionalGeneration)', () => {
       'multi_modal_projector.linear_2.weight',
     ]);
     tf.dispose([tokens, ids]);
+    llava.dispose();
+  });
+  test('loss with labels: the ids read may differ from the ids predicted (swapped context words); prompt, placeholders and padding still get no loss', () => {
+    manualSeed(9);
+    const llava = new Llava({ vision: blip2.vision, lm: blip2.lm, imageTokenId: blip2.imageTokenId, projector: { inFeatures: blip2.vision.tokenWidth, outFeatures: blip2.lm.info.embedDim } });
+    const tokens = tf.randomNormal([2, blip2.vision.numTokens, blip2.vision.tokenWidth], 0, 1, 'float32', 8);
+    const truth = tf.tensor2d(llava.expandImageTokens([[2, 11, 12, 13], [2, 14, 15, 0]], 1), undefined, 'int32');
+    const read = tf.tensor2d(llava.expandImageTokens([[2, 11, 17, 13], [2, 14, 15, 0]], 1), undefined, 'int32'); // row 0 reads 17 where 12 is true
+    const mask = tf.tensor2d(llava.expandImageTokens([[1, 1, 1, 1], [1, 1, 1, 0]], 1).map((r) => r.map((v) => (v === blip2.imageTokenId ? 1 : v))), undefined, 'int32');
+    const before = tf.memory().numTensors;
+    const args = { visionTokens: tokens, attentionMask: mask, promptLength: 1 };
+    const same = tf.tidy(() => tf.sub(llava.loss({ ...args, inputIds: truth, labels: truth }), llava.loss({ ...args, inputIds: truth })).dataSync()[0]!);
+    expect(same).toBe(0);
+    const expected = tf.tidy(() => {
+      const logits = llava.forward({ ...args, inputIds: read });
+      return causalLmLoss(logits, llava.lmInputs({ ...args, inputIds: truth }).labels).dataSync()[0]!;
+    });
+    const swapped = tf.tidy(() => llava.loss({ ...args, inputIds: read, labels: truth }).dataSync()[0]!);
+    const plain = tf.tidy(() => llava.loss({ ...args, inputIds: read }).dataSync()[0]!);
+    expect(swapped).toBeCloseTo(expected, 6);
+    expect(Math.abs(swapped - plain)).toBeGreaterThan(1e-4);
+    expect(tf.memory().numTensors).toBe(before);
+    const bad = tf.tensor2d([[1, 2]], undefined, 'int32');
+    expect(() => llava.loss({ ...args, inputIds: read, labels: bad })).toThrow(/Llava\.loss: labels: expected int32 \[2,\d+\] \(aligned with inputIds\), got int32 \[1,2\]/);
+    tf.dispose([tokens, truth, read, mask, bad]);
     llava.dispose();
   });
 });
