@@ -119,6 +119,28 @@ describe('LayersModelEncoder: batch norm folded into the convolutions (foldBatch
     model.dispose();
   });
 
+  test("a ZeroPadding2D before a 'valid' convolution: folded into it where it pads as 'same', a layer of its own where not", () => {
+    for (const [padding, strides] of [[[[0, 1], [0, 1]], 2], [[[1, 0], [0, 1]], 2], [[[1, 1], [1, 1]], 1], [[[2, 0], [1, 1]], 1]] as const) {
+      const input = tfl.input({ shape: [10, 10, 4] });
+      const pad = tfl.layers.zeroPadding2d({ padding: padding as [[number, number], [number, number]] }).apply(input) as tfl.SymbolicTensor;
+      const dw = tfl.layers.depthwiseConv2d({ kernelSize: 3, strides, useBias: false }).apply(pad) as tfl.SymbolicTensor;
+      const bn = tfl.layers.batchNormalization({ name: 'bn_pad' }).apply(dw) as tfl.SymbolicTensor;
+      const model = tfl.model({ inputs: input, outputs: bn });
+      model.layers[3]!.setWeights(model.layers[3]!.weights.map((w, i) => tf.randomUniform(w.shape, 0.5, 2, 'float32', i)));
+      const x = tf.randomUniform([2, 10, 10, 4], -1, 1, 'float32', 3);
+      const fast = new LayersModelEncoder(model, { layer: 'bn_pad', ownsModel: false });
+      const slow = new LayersModelEncoder(model, { layer: 'bn_pad', ownsModel: false, foldBatchNorm: false });
+      expect(fast.foldedBatchNorms).toBe(1);
+      const [got, want] = [fast.encode(x), slow.encode(x)];
+      expect(got.shape, JSON.stringify(padding)).toEqual(want.shape);
+      expect(relativeDifference(got, want), JSON.stringify(padding)).toBeLessThan(1e-5);
+      tf.dispose([got, want, x]);
+      fast.dispose();
+      slow.dispose();
+      model.dispose();
+    }
+  });
+
   test('channels-first convolutions and batch norms over another axis run as their layers (folding nothing: predict)', () => {
     const input = tfl.input({ shape: [4, 6, 6], name: 'image_cf' });
     const c = tfl.layers.conv2d({ filters: 3, kernelSize: 3, dataFormat: 'channelsFirst', padding: 'same', name: 'c_cf' }).apply(input) as tfl.SymbolicTensor;

@@ -38,7 +38,8 @@ type Step = FoldedConvolution | LayerStep;
  * convolution folded into it: a `Conv2D` or `DepthwiseConv2D` whose only consumer is a
  * `BatchNormalization` becomes one fused convolution with the weights `W' = W·s` and bias
  * `b' = β + (b − μ)·s`, `s = γ/√(σ² + ε)` (computed once, owned by the plan), and a ReLU or ReLU6
- * that is the batch norm's only consumer rides in the fused op. Every other layer runs through
+ * that is the batch norm's only consumer rides in the fused op (as does a ZeroPadding2D before a
+ * 'valid' convolution when it pads as 'same' would, MobileNetV2's stride-2 padding). Every other layer runs through
  * its own `layer.apply`, as `model.predict` runs it. Exact up to float rounding while the model's
  * weights do not change (the model is frozen).
  */
@@ -82,41 +83,62 @@ export class FoldedBatchNormPlan {
       const r = readersOf.get(t.id) ?? [];
       return r.length === 1 && t.id !== output.id ? r[0]! : null;
     };
+    // Which calls fold into which convolution: its batch norm, the activation after it, and a
+    // ZeroPadding2D before a 'valid' convolution that pads exactly as 'same' would.
+    interface Group { convolution: Convolution; absorbs: LayerCall[]; bn: BatchNorm; activation: FusedActivation; pad: 'same' | 'valid'; input: SymbolicTensor; output: SymbolicTensor }
+    const groups = new Map<LayerCall, Group>();
     const absorbed = new Set<LayerCall>();
+    for (const call of calls) {
+      const convolution = call.outputTensors.length === 1 ? convolutionOf(call) : null;
+      const bnCall = convolution ? onlyReader(call.outputTensors[0]!) : null;
+      const bn = bnCall ? batchNormOf(bnCall) : null;
+      if (!convolution || !bnCall || !bn) continue;
+      const actCall = onlyReader(bnCall.outputTensors[0]!);
+      const activation = actCall ? fusableActivationOf(actCall) : null;
+      const group: Group = {
+        convolution,
+        absorbs: activation ? [bnCall, actCall!] : [bnCall],
+        bn,
+        activation: activation ?? 'linear',
+        pad: convolution.pad,
+        input: call.inputTensors[0]!,
+        output: (activation ? actCall! : bnCall).outputTensors[0]!,
+      };
+      const padded = group.input;
+      const padCall = padded.sourceLayer.inboundNodes[padded.nodeIndex];
+      if (convolution.pad === 'valid' && padCall && onlyReader(padded) === call && padsAsSame(padCall, convolution)) {
+        group.pad = 'same';
+        group.input = padCall.inputTensors[0]!;
+        group.absorbs.push(padCall);
+      }
+      groups.set(call, group);
+      for (const c of group.absorbs) absorbed.add(c);
+    }
     const steps: Step[] = [];
-    const kept: tf.Tensor[] = [];
     try {
       for (const call of calls) {
         if (absorbed.has(call)) continue;
-        const convolution = call.outputTensors.length === 1 ? convolutionOf(call) : null;
-        const bnCall = convolution ? onlyReader(call.outputTensors[0]!) : null;
-        const bn = bnCall ? batchNormOf(bnCall) : null;
-        if (convolution && bnCall && bn) {
-          const actCall = onlyReader(bnCall.outputTensors[0]!);
-          const activation = actCall ? fusableActivationOf(actCall) : null;
-          const last = activation && actCall ? actCall : bnCall;
-          const { filter, bias } = fold(convolution, bn);
-          kept.push(filter, bias);
+        const g = groups.get(call);
+        if (g) {
+          const { filter, bias } = fold(g.convolution, g.bn);
           steps.push({
             kind: 'folded',
-            depthwise: convolution.depthwise,
+            depthwise: g.convolution.depthwise,
             filter,
             bias,
-            strides: convolution.strides,
-            pad: convolution.pad,
-            dilations: convolution.dilations,
-            activation: activation ?? 'linear',
-            input: call.inputTensors[0]!.id,
-            output: last.outputTensors[0]!.id,
+            strides: g.convolution.strides,
+            pad: g.pad,
+            dilations: g.convolution.dilations,
+            activation: g.activation,
+            input: g.input.id,
+            output: g.output.id,
           });
-          absorbed.add(bnCall);
-          if (last === actCall) absorbed.add(actCall);
-          continue;
+        } else {
+          steps.push({ kind: 'layer', layer: call.outboundLayer, inputs: call.inputTensors.map((t) => t.id), outputs: call.outputTensors.map((t) => t.id) });
         }
-        steps.push({ kind: 'layer', layer: call.outboundLayer, inputs: call.inputTensors.map((t) => t.id), outputs: call.outputTensors.map((t) => t.id) });
       }
     } catch (e) {
-      tf.dispose(kept);
+      for (const s of steps) if (s.kind === 'folded') tf.dispose([s.filter, s.bias]);
       throw e;
     }
     const readers = new Map<number, number>([[output.id, 1]]);
@@ -229,6 +251,31 @@ function convolutionOf(call: LayerCall): Convolution | null {
   if (bias && (bias.rank !== 1 || bias.shape[0] !== channels)) return null;
   if (depthwise && config['depthMultiplier'] !== undefined && config['depthMultiplier'] !== kernel!.shape[3]) return null;
   return { depthwise, kernel: kernel as tf.Tensor4D, bias: (bias as tf.Tensor1D | undefined) ?? null, strides, pad, dilations };
+}
+
+/**
+ * Whether `call` is a channels-last ZeroPadding2D of a static `[b, h, w, c]` whose padding is
+ * the one TF's 'same' gives `conv` (`total = max((⌈n/s⌉ − 1)·s + (k − 1)·d + 1 − n, 0)`, the
+ * smaller half first): then pad → 'valid' conv is the conv with 'same'.
+ */
+function padsAsSame(call: LayerCall, conv: Convolution): boolean {
+  const layer = call.outboundLayer;
+  if (layer.getClassName() !== 'ZeroPadding2D' || call.inputTensors.length !== 1) return false;
+  const config = layer.getConfig();
+  const padding = config['padding'];
+  const shape = call.inputTensors[0]!.shape;
+  if (config['dataFormat'] !== 'channelsLast' || shape.length !== 4 || !Array.isArray(padding) || padding.length !== 2) return false;
+  const kernel = conv.kernel.shape;
+  return [0, 1].every((axis) => {
+    const n = shape[axis + 1];
+    const p = padding[axis] as unknown;
+    if (typeof n !== 'number' || !Array.isArray(p) || p.length !== 2) return false;
+    const s = conv.strides[axis]!;
+    const extent = (kernel[axis]! - 1) * conv.dilations[axis]! + 1;
+    const total = Math.max((Math.ceil(n / s) - 1) * s + extent - n, 0);
+    const before = Math.floor(total / 2);
+    return p[0] === before && p[1] === total - before;
+  });
 }
 
 interface BatchNorm {
