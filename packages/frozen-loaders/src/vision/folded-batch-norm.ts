@@ -38,16 +38,14 @@ type Step = FoldedConvolution | LayerStep;
  * convolution folded into it: a `Conv2D` or `DepthwiseConv2D` whose only consumer is a
  * `BatchNormalization` becomes one fused convolution with the weights `W' = W·s` and bias
  * `b' = β + (b − μ)·s`, `s = γ/√(σ² + ε)` (computed once, owned by the plan), and a ReLU or ReLU6
- * that is the batch norm's only consumer rides in the fused op (as does a ZeroPadding2D before a
- * 'valid' convolution when it pads as 'same' would, MobileNetV2's stride-2 padding). Every other layer runs through
- * its own `layer.apply`, as `model.predict` runs it. Exact up to float rounding while the model's
+ * that is the batch norm's only consumer rides in the fused op, as does a ZeroPadding2D before a
+ * 'valid' convolution when it pads as 'same' would (MobileNetV2's stride-2 padding). Every other
+ * layer runs through its own `layer.apply`, as `model.predict` runs it. Exact up to float rounding while the model's
  * weights do not change (the model is frozen).
  */
 export class FoldedBatchNormPlan {
   /** How many batch normalizations were folded into a convolution. */
   readonly foldedBatchNorms: number;
-  /** How many ReLU / ReLU6 layers ride in a fused convolution. */
-  readonly fusedActivations: number;
 
   private constructor(
     private readonly steps: readonly Step[],
@@ -56,17 +54,16 @@ export class FoldedBatchNormPlan {
     /** How many steps read each symbolic tensor (the model output counts once more). */
     private readonly readers: ReadonlyMap<number, number>,
   ) {
-    const folded = steps.filter((s): s is FoldedConvolution => s.kind === 'folded');
-    this.foldedBatchNorms = folded.length;
-    this.fusedActivations = folded.filter((s) => s.activation !== 'linear').length;
+    this.foldedBatchNorms = steps.filter((s) => s.kind === 'folded').length;
   }
 
   /**
    * Plans `model` (one input, one output), or returns `null` when its graph cannot be planned
-   * (several inputs or outputs, a layer with several outputs, an input that is not the model's):
-   * the caller then runs `model.predict`. Convolutions and batch norms whose configuration the fast
-   * path does not cover (channels first, a batch norm over another axis, an activation on the
-   * convolution, a training-mode call) run through their own layers.
+   * (several inputs or outputs, a path from an input that is not the model's): the caller then runs
+   * `model.predict`. Convolutions and batch norms whose configuration the fast path does not cover
+   * (channels first, a batch norm over another axis, an activation on the convolution, a
+   * convolution output read by more than the batch norm, a depthwise dilation) run through their own layers,
+   * as do ReLUs other than plain ReLU / ReLU6 (another max value, a threshold, a negative slope).
    */
   static plan(model: tfl.LayersModel): FoldedBatchNormPlan | null {
     if (model.inputs.length !== 1 || model.outputs.length !== 1) return null;
