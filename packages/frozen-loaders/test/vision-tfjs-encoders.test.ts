@@ -218,6 +218,8 @@ describe("nsfwjs' bundled MobileNetV2 (offline)", () => {
     tf.dispose([t49, t784, mean, first]);
     expect(tf.memory().numTensors).toBe(before);
     x.dispose();
+    colour.dispose();
+    full.dispose();
   });
 
   test('unpooled: 196 tokens of 576, whose 2×2 means are the pooled tokens', () => {
@@ -231,5 +233,34 @@ describe("nsfwjs' bundled MobileNetV2 (offline)", () => {
     const first = tf.tidy(() => tf.reshape(tf.slice(t49, [0, 0, 0], [1, 1, 576]), [576]));
     expect(tf.tidy(() => tf.max(tf.abs(tf.sub(mean, first))).dataSync()[0])).toBeLessThan(1e-4);
     tf.dispose([x, t196, t49, mean, first]);
+    unpooled.dispose();
+  });
+
+  test.each([
+    ['block_13_expand_relu (default)', { layer: 'block_13_expand_relu', pool: 2 }],
+    ['block_6_expand_relu (NSFWJS_MOBILENET_V2_COLOUR_CUT)', NSFWJS_MOBILENET_V2_COLOUR_CUT],
+  ])('batch norm folded into the convolutions at %s: the tokens of the unfolded model, every BN folded', (_, cut) => {
+    const before = tf.memory().numTensors;
+    const folded = new LayersModelEncoder(enc.model, { ...cut, ownsModel: false, preprocessing: enc.preprocessing });
+    const unfolded = new LayersModelEncoder(enc.model, { ...cut, ownsModel: false, preprocessing: enc.preprocessing, foldBatchNorm: false });
+    const bns = folded.cut.layers.filter((l) => l.getClassName() === 'BatchNormalization').length;
+    expect(bns).toBeGreaterThan(10);
+    expect(folded.foldedBatchNorms).toBe(bns);
+    expect(unfolded.foldedBatchNorms).toBe(0);
+    const img = { data: new Uint8Array(200 * 150 * 4).map((_, i) => (i * 53 + (i >> 9)) % 256), width: 200, height: 150 };
+    const x = tf.tidy(() => tf.concat([preprocessImages([img], enc.preprocessing), tf.randomUniform([2, 224, 224, 3], 0, 1, 'float32', 13)]));
+    const mid = tf.memory().numTensors;
+    const got = folded.encode(x);
+    const want = unfolded.encode(x);
+    expect(got.shape).toEqual(want.shape);
+    const [maxAbs, scale] = tf.tidy(() => [tf.max(tf.abs(tf.sub(got, want))).dataSync()[0]!, tf.max(tf.abs(want)).dataSync()[0]!]);
+    console.log(`nsfwjs MobileNetV2 @ ${cut.layer} (${tf.getBackend()}): folded vs unfolded max |Δ| ${maxAbs.toExponential(2)}, relative to max |token| ${scale.toFixed(3)}: ${(maxAbs / scale).toExponential(2)}`);
+    expect(scale).toBeGreaterThan(0.5);
+    expect(maxAbs / scale).toBeLessThan(1e-4);
+    tf.dispose([got, want, x]);
+    expect(tf.memory().numTensors).toBe(mid - 1);
+    folded.dispose();
+    unfolded.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { featureMapToTokens, pooledTokenCount } from './feature-map-tokens';
+import { FoldedBatchNormPlan } from './folded-batch-norm';
 import { mobileNetPreprocessing, type ImagePreprocessing } from './preprocess';
 import type { VisionEncoder } from './vision-encoder';
 
@@ -17,6 +18,15 @@ export interface LayersModelEncoderOptions {
   preprocessing?: ImagePreprocessing;
   /** Dispose the source model with the encoder. Default: `true`. */
   ownsModel?: boolean;
+  /**
+   * Fold every batch normalization that follows a convolution into it (inference only; the
+   * model is frozen): a `Conv2D` / `DepthwiseConv2D` → `BatchNormalization` (→ ReLU / ReLU6) chain
+   * runs as one fused convolution with precomputed weights `W·s` and bias `β + (b − μ)·s`,
+   * `s = γ/√(σ² + ε)`; every other layer runs as in `predict`. The same tokens up to float
+   * rounding, about 2× faster on MobileNetV2 (wasm). Where the cut model's graph cannot be planned
+   * (several inputs or outputs), the encoder runs `cut.predict` as with `false`. Default: `true`.
+   */
+  foldBatchNorm?: boolean;
 }
 
 /**
@@ -41,6 +51,12 @@ export class LayersModelEncoder implements VisionEncoder {
   /** Side of the average-pooling window applied to the feature map before flattening (`options.pool`; `1`, the default, is no pooling). */
   readonly pool: number;
   readonly name: string;
+  /**
+   * How many batch normalizations `encode` runs folded into the convolution before them
+   * ({@link LayersModelEncoderOptions.foldBatchNorm}); `0`: `encode` runs `cut.predict`.
+   */
+  readonly foldedBatchNorms: number;
+  private readonly plan: FoldedBatchNormPlan | null;
 
   constructor(
     /** The source model (frozen by this constructor). */
@@ -75,15 +91,37 @@ export class LayersModelEncoder implements VisionEncoder {
     const input = model.inputs[0]!.shape;
     this.preprocessing = options.preprocessing ?? preprocessingForInput(input, 'LayersModelEncoder');
     this.name = `${model.name} @ ${options.layer}${this.pool > 1 ? ` (avg-pool ${this.pool})` : ''}`;
+    const plan = (options.foldBatchNorm ?? true) ? FoldedBatchNormPlan.plan(this.cut) : null;
+    // A plan that folds nothing is only a slower `predict`.
+    if (plan && plan.foldedBatchNorms === 0) plan.dispose();
+    this.plan = plan && plan.foldedBatchNorms > 0 ? plan : null;
+    this.foldedBatchNorms = this.plan?.foldedBatchNorms ?? 0;
   }
 
   /** NHWC pixels `[b, H, W, C]` (already preprocessed) → tokens `[b, tokens, c]`. */
   encode(pixels: tf.Tensor): tf.Tensor3D {
-    return tf.tidy(() => featureMapToTokens(this.cut.predict(pixels) as tf.Tensor, this.pool));
+    const plan = this.plan;
+    if (!plan) return tf.tidy(() => featureMapToTokens(this.cut.predict(pixels) as tf.Tensor, this.pool));
+    const want = this.cut.inputs[0]!.shape;
+    if (pixels.rank !== want.length || want.some((d, i) => d !== null && d !== pixels.shape[i]) || pixels.shape[0] === 0) {
+      throw new Error(`LayersModelEncoder '${this.name}': expected pixels [${want.map((d) => d ?? 'b')}] (b ≥ 1), got [${pixels.shape}] (${pixels.dtype})`);
+    }
+    // In batches of 32, as `predict` runs them (bounded memory for large inputs).
+    const size = 32;
+    const b = pixels.shape[0]!;
+    if (b <= size) return tf.tidy(() => featureMapToTokens(plan.run(pixels), this.pool));
+    return tf.tidy(() => {
+      const parts: tf.Tensor3D[] = [];
+      for (let start = 0; start < b; start += size) {
+        parts.push(tf.tidy(() => featureMapToTokens(plan.run(tf.slice(pixels, start, Math.min(size, b - start))), this.pool)));
+      }
+      return tf.concat(parts, 0);
+    });
   }
 
-  /** Releases the cut model and, with `ownsModel` (default), the source model's weights. */
+  /** Releases the folded weights and, with `ownsModel` (default), the source model's weights. */
   dispose(): void {
+    this.plan?.dispose();
     if (this.options.ownsModel ?? true) this.model.dispose();
   }
 }
