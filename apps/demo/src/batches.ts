@@ -37,10 +37,11 @@ const padRight = (rows: number[][], value: number) => {
 /** A Flamingo batch: ids (right-padded), mask, labels (-100 on prompt and padding), vision tokens `[b, K, n, d]`. */
 export type FlamingoBatch = { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D; labels: tf.Tensor2D; visionTokens: tf.Tensor4D };
 
-export function flamingoBatch(unit: Tokenized[], features: tf.Tensor3D, padId: number): FlamingoBatch {
+export function flamingoBatch(unit: Tokenized[], features: tf.Tensor3D, padId: number, swap?: ContextSwap): FlamingoBatch {
   const rows = paddedLmRows(unit, padId);
+  const read = swap ? paddedLmRows(swapContextWords(unit, swap), padId).inputIds : rows.inputIds;
   return {
-    inputIds: tf.tensor2d(rows.inputIds, undefined, 'int32'),
+    inputIds: tf.tensor2d(read, undefined, 'int32'),
     attentionMask: tf.tensor2d(rows.attentionMask, undefined, 'int32'),
     labels: tf.tensor2d(rows.labels, undefined, 'int32'),
     visionTokens: gatherTokens(features, unit.map((u) => u.images)),
@@ -65,8 +66,37 @@ export function softPromptBatch(model: SoftPromptModel, unit: Tokenized[], featu
   };
 }
 
-/** Batch units as a @vlm/train data set (one unit per "example"; the trainer's batch size is 1). */
-export function unitDataset<B>(units: Tokenized[][], build: (unit: Tokenized[]) => B): Dataset<B> {
+/** Which words of the target text are read swapped for another of them, how often, and the draw's seed. */
+export interface ContextSwap {
+  words: readonly number[];
+  rate: number;
+  seed: number;
+}
+
+/**
+ * Teacher forcing with a lie in the context: a target word of `swap.words` (the colours) is read,
+ * with probability `swap.rate`, as another of them, while the loss still predicts the true words.
+ * The word after it (the shape after "a small red") then cannot be guessed from the word before —
+ * "red" was never said of a star in training — only from the image. Returns each example's ids as read.
+ */
+export function swapContextWords(unit: readonly Tokenized[], swap: ContextSwap): Tokenized[] {
+  const rng = worldRandom(swap.seed);
+  return unit.map((u) => ({
+    ...u,
+    ids: u.ids.map((v, t) => {
+      if (t < u.promptLength || t + 1 >= u.ids.length || !swap.words.includes(v) || rng() >= swap.rate) return v;
+      const others = swap.words.filter((w) => w !== v);
+      return others[Math.floor(rng() * others.length)]!;
+    }),
+  }));
+}
+
+/**
+ * Batch units as a @vlm/train data set (one unit per "example"; the trainer's batch size is 1),
+ * each unit in `views` versions (`build` gets the version's number: a context swap's draw), so a
+ * draw stays a pure function of the index and a resumed run sees the same batches.
+ */
+export function unitDataset<B>(units: Tokenized[][], build: (unit: Tokenized[], view: number) => B, views = 1): Dataset<B> {
   if (units.length === 0) throw new Error('no training batches');
-  return { size: units.length, batch: (indices) => build(units[indices[0]!]!) };
+  return { size: units.length * views, batch: (indices) => build(units[indices[0]! % units.length]!, Math.floor(indices[0]! / units.length)) };
 }

@@ -54,7 +54,7 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   log(`\n2. Data: @vlm/shapeworld scenes, captions, questions and few-shot episodes (seeded)  [${elapsed()}]`);
   const data = buildWorldData(sizes, args.seed);
   let t = performance.now();
-  const cache = await cachedFeatures(frozen.encoder, data.bank.images, JSON.stringify({ world: '@vlm/shapeworld', seed: args.seed, sizes: { ...sizes, pairSteps: 0, steps: 0, stage1Steps: 0, logEvery: 0, checkpointEvery: 0 } }), join(args.out, 'features'));
+  const cache = await cachedFeatures(frozen.encoder, data.bank.images, JSON.stringify({ world: '@vlm/shapeworld', seed: args.seed, sizes: { ...sizes, pairSteps: 0, steps: 0, stage1Steps: 0, logEvery: 0, checkpointEvery: 0, contextSwap: 0, swapViews: 0 } }), join(args.out, 'features'));
   const rawFeatures = cache.features as tf.Tensor3D;
   log(`  ${data.bank.images.length} images drawn and ${cache.fromStore ? 'their features read from' : 'encoded once by the frozen encoder into'} ${join(args.out, 'features')} in ${((performance.now() - t) / 1000).toFixed(1)} s → [${rawFeatures.shape}]`);
   // Frozen per-channel standardization with the training images' statistics (saved for `caption`/`ask`).
@@ -76,7 +76,11 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   log(`\n3. Flamingo: Perceiver Resampler + gated cross-attention before every LM layer; image–caption pairs first, then captions, VQA and interleaved episodes  [${elapsed()}]`);
   const flamingo = new Flamingo({ vision: frozen.encoder, lm: frozen.lm, bridge: flamingoBridgeConfig(frozen, args.quick), tokenizer: tok });
   const gateTrack = () => Object.fromEntries(flamingo.gateValues().flatMap((g) => [[`gate.${g.layer}.attn`, g.attn], [`gate.${g.layer}.ff`, g.ff]]));
-  const flamingoData = (examples: Tokenized[]) => unitDataset(batchUnits(examples, sizes.batchSize, args.seed), (u) => flamingoBatch(u, features, frozen.padId));
+  // context swap: a colour word of the targets is read as another colour (see swapContextWords)
+  const colourIds = COLOURS.map((c) => tok.tokenToId(c)!);
+  const swap = (u: Tokenized[], view: number) => ({ words: colourIds, rate: sizes.contextSwap, seed: args.seed * 7919 + view * 104729 + u[0]!.images[0]! });
+  const flamingoData = (examples: Tokenized[]) =>
+    unitDataset(batchUnits(examples, sizes.batchSize, args.seed), (u, view) => flamingoBatch(u, features, frozen.padId, swap(u, view)), sizes.swapViews);
   const flamingoRun = await trainPhases<FlamingoBatch>(
     'flamingo',
     flamingo,

@@ -15,6 +15,13 @@ export interface DemoSizes {
   pairSteps: number;
   /** Then optimizer steps on the whole mixture (captions, VQA, interleaved episodes; BLIP-2's stage 3). */
   steps: number;
+  /**
+   * Flamingo's context swap: in its training batches a colour word of the target text is read as
+   * another colour at this rate (the loss still predicts the true words; see `swapContextWords`),
+   * each batch unit drawn in {@link DemoSizes.swapViews} versions.
+   */
+  contextSwap: number;
+  swapViews: number;
   /** BLIP-2 stage-1 steps. */
   stage1Steps: number;
   /** Record gates and losses every this many steps. */
@@ -25,8 +32,8 @@ export interface DemoSizes {
 
 export function demoSizes(quick: boolean, steps: number | undefined): DemoSizes {
   const base: DemoSizes = quick
-    ? { trainScenes: 48, trainEpisodes: 12, heldOutScenes: 16, fewShotEpisodes: 6, fewShotVqa: 8, probeScenes: 24, batchSize: 8, pairSteps: 24, steps: 16, stage1Steps: 8, logEvery: 4, checkpointEvery: 12 }
-    : { trainScenes: 480, trainEpisodes: 240, heldOutScenes: 96, fewShotEpisodes: 40, fewShotVqa: 36, probeScenes: 160, batchSize: 16, pairSteps: 400, steps: 300, stage1Steps: 80, logEvery: 10, checkpointEvery: 60 };
+    ? { trainScenes: 48, trainEpisodes: 12, heldOutScenes: 16, fewShotEpisodes: 6, fewShotVqa: 8, probeScenes: 24, batchSize: 8, pairSteps: 24, steps: 16, contextSwap: 0.5, swapViews: 4, stage1Steps: 8, logEvery: 4, checkpointEvery: 12 }
+    : { trainScenes: 480, trainEpisodes: 240, heldOutScenes: 96, fewShotEpisodes: 40, fewShotVqa: 36, probeScenes: 160, batchSize: 16, pairSteps: 400, steps: 300, contextSwap: 0.5, swapViews: 4, stage1Steps: 80, logEvery: 10, checkpointEvery: 60 };
   if (steps !== undefined) {
     // --steps N: N steps per bridge in all, 4/7 on pairs and 3/7 on the mixture
     base.pairSteps = Math.max(1, Math.round((steps * 4) / 7));
