@@ -1,12 +1,31 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from './module';
+import { lazyGradOp } from './lazy-grad';
 
 /** Which GELU: `'none'` is the exact erf form (PyTorch's default), `'tanh'` the approximation. */
 export type GeluApproximation = 'none' | 'tanh';
 
 /**
+ * Name of an optional kernel `{ x } → GELU(x)` (exact, float32) that a package may register for
+ * a backend (as `@vlm/native-matmul` does for wasm and cpu in Node). Where it and
+ * {@link GELU_GRAD_KERNEL} are registered for the active backend, {@link gelu} runs them
+ * instead of its five elementwise kernels (and their gradients).
+ */
+export const GELU_KERNEL = 'VlmGelu';
+/** Name of the optional kernel `{ dy, x } → dy·GELU'(x)` (exact, float32) paired with {@link GELU_KERNEL}. */
+export const GELU_GRAD_KERNEL = 'VlmGeluGrad';
+
+/** Whether the active backend has both GELU kernels. */
+function hasGeluKernels(): boolean {
+  const backend = tf.getBackend();
+  return !!tf.getKernel(GELU_KERNEL, backend) && !!tf.getKernel(GELU_GRAD_KERNEL, backend);
+}
+
+/**
  * GELU, as `torch.nn.functional.gelu(x, approximate)`:
  * exact `0.5·x·(1 + erf(x/√2))`, or `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+ * The exact form of a float32 `x` runs as one kernel forward and one backward where
+ * {@link GELU_KERNEL} and {@link GELU_GRAD_KERNEL} are registered for the backend.
  *
  * @example
  * ```ts
@@ -14,6 +33,14 @@ export type GeluApproximation = 'none' | 'tanh';
  * ```
  */
 export function gelu(x: tf.Tensor, approximate: GeluApproximation = 'none'): tf.Tensor {
+  if (approximate === 'none' && x.dtype === 'float32' && hasGeluKernels()) {
+    const engine = tf.engine();
+    return lazyGradOp(
+      [x],
+      () => engine.runKernel(GELU_KERNEL, { x }) as tf.Tensor,
+      (dy, [xs]) => [() => engine.runKernel(GELU_GRAD_KERNEL, { dy, x: xs! }) as tf.Tensor],
+    );
+  }
   return tf.tidy(() => {
     if (approximate === 'tanh') {
       const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x)))));

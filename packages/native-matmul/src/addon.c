@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include "gelu.h"
 #include "sgemm.h"
 
 enum { MAX_THREADS = 64 };
@@ -21,7 +22,10 @@ static int threads = 1, started = 1; // pool size wanted / threads running (the 
 static float *workspace[MAX_THREADS];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work_ready = PTHREAD_COND_INITIALIZER, work_done = PTHREAD_COND_INITIALIZER;
-static const vlm_sgemm_args *job;
+// The job: `job_fn(job_arg, part, job_parts, workspace)` for every part.
+typedef void (*part_fn)(const void *arg, int part, int parts, float *workspace);
+static part_fn job_fn;
+static const void *job_arg;
 static int job_parts, job_pending;
 static unsigned long job_generation;
 
@@ -36,10 +40,11 @@ static void *worker(void *arg) {
     while (job_generation == seen) pthread_cond_wait(&work_ready, &mu);
     seen = job_generation;
     if (id >= job_parts) continue;
-    const vlm_sgemm_args *g = job;
+    const part_fn fn = job_fn;
+    const void *arg = job_arg;
     const int parts = job_parts;
     pthread_mutex_unlock(&mu);
-    vlm_sgemm_part(g, id, parts, workspace[id]);
+    fn(arg, id, parts, workspace[id]);
     pthread_mutex_lock(&mu);
     if (--job_pending == 0) pthread_cond_signal(&work_done);
   }
@@ -51,21 +56,21 @@ static int ensure_workspace(int id) {
   return workspace[id] != NULL;
 }
 
-// One product at a time: the pool and workspace[0] are process-wide, and worker_threads of one
+// One job at a time: the pool and workspace[0] are process-wide, and worker_threads of one
 // process share this addon.
 static pthread_mutex_t run_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static void run(const vlm_sgemm_args *g) {
+// Runs `fn` in `parts` parts (at most `threads`), the calling thread taking part 0.
+static void run_parts(part_fn fn, const void *arg, int parts) {
   pthread_mutex_lock(&run_mu);
-  const double macs = (double)g->batch * g->m * g->n * g->k;
-  const int parts = macs < PARALLEL_MIN_MACS ? 1 : threads;
+  if (parts > threads) parts = threads;
   if (parts > 1) {
     pthread_mutex_lock(&mu);
-    job = g, job_parts = parts, job_pending = parts - 1, job_generation++;
+    job_fn = fn, job_arg = arg, job_parts = parts, job_pending = parts - 1, job_generation++;
     pthread_cond_broadcast(&work_ready);
     pthread_mutex_unlock(&mu);
   }
-  vlm_sgemm_part(g, 0, parts, workspace[0]);
+  fn(arg, 0, parts, workspace[0]);
   if (parts > 1) {
     pthread_mutex_lock(&mu);
     while (job_pending > 0) pthread_cond_wait(&work_done, &mu);
@@ -73,6 +78,18 @@ static void run(const vlm_sgemm_args *g) {
   }
   pthread_mutex_unlock(&run_mu);
 }
+
+static void sgemm_part(const void *arg, int part, int parts, float *ws) { vlm_sgemm_part(arg, part, parts, ws); }
+static void gelu_part(const void *arg, int part, int parts, float *ws) { (void)ws, vlm_gelu_part(arg, part, parts); }
+static void gelu_grad_part(const void *arg, int part, int parts, float *ws) { (void)ws, vlm_gelu_grad_part(arg, part, parts); }
+
+static void run(const vlm_sgemm_args *g) {
+  const double macs = (double)g->batch * g->m * g->n * g->k;
+  run_parts(sgemm_part, g, macs < PARALLEL_MIN_MACS ? 1 : threads);
+}
+
+// Elementwise kernels: below this many elements one thread does it all.
+static const size_t PARALLEL_MIN_ELEMENTS = 1 << 15;
 
 #define CHECK(call)                                                         \
   if ((call) != napi_ok) {                                                  \
@@ -125,6 +142,36 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// gelu(x, xOffset, y, yOffset, n): y = GELU(x), exact (erf).
+// geluGrad(x, xOffset, dy, dyOffset, dx, dxOffset, n): dx = dy·GELU'(x).
+static napi_value gelu_binding(napi_env env, napi_callback_info info, int grad) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  const size_t want = grad ? 7 : 5;
+  if (argc != want) {
+    napi_throw_type_error(env, NULL, grad ? "vlm_matmul.geluGrad: expected 7 arguments" : "vlm_matmul.gelu: expected 5 arguments");
+    return NULL;
+  }
+  int64_t off[3], n;
+  float *p[3];
+  const int buffers = grad ? 3 : 2;
+  for (int i = 0; i < buffers; i++) {
+    CHECK(napi_get_value_int64(env, argv[2 * i + 1], &off[i]));
+    if (!pointer_arg(env, argv[2 * i], off[i], &p[i])) {
+      napi_throw_type_error(env, NULL, "vlm_matmul.gelu: buffers must be ArrayBuffers or Float32Arrays");
+      return NULL;
+    }
+  }
+  CHECK(napi_get_value_int64(env, argv[want - 1], &n));
+  if (n <= 0) return NULL;
+  const vlm_gelu_args g = {p[0], grad ? p[1] : NULL, p[buffers - 1], (size_t)n};
+  run_parts(grad ? gelu_grad_part : gelu_part, &g, (size_t)n < PARALLEL_MIN_ELEMENTS ? 1 : threads);
+  return NULL;
+}
+static napi_value gelu(napi_env env, napi_callback_info info) { return gelu_binding(env, info, 0); }
+static napi_value gelu_grad(napi_env env, napi_callback_info info) { return gelu_binding(env, info, 1); }
+
 // setThreads(n): grows the pool to n threads (it never shrinks; extra threads just sleep).
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -165,6 +212,8 @@ static napi_value init(napi_env env, napi_value exports) {
   }
   napi_property_descriptor props[] = {
       {"sgemm", NULL, sgemm, NULL, NULL, NULL, napi_default, NULL},
+      {"gelu", NULL, gelu, NULL, NULL, NULL, napi_default, NULL},
+      {"geluGrad", NULL, gelu_grad, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default, NULL},
       {"info", NULL, info_fn, NULL, NULL, NULL, napi_default, NULL},
   };

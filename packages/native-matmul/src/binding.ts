@@ -11,6 +11,14 @@ export interface NativeBinding {
     batch: number, m: number, n: number, k: number,
     transposeA: number, transposeB: number, strideA: number, strideB: number,
   ): void;
+  /** `y = GELU(x)` (exact) over `n` floats. */
+  gelu(x: ArrayBuffer | Float32Array, xOffset: number, y: ArrayBuffer | Float32Array, yOffset: number, n: number): void;
+  /** `dx = dy·GELU'(x)` over `n` floats. */
+  geluGrad(
+    x: ArrayBuffer | Float32Array, xOffset: number,
+    dy: ArrayBuffer | Float32Array, dyOffset: number,
+    dx: ArrayBuffer | Float32Array, dxOffset: number, n: number,
+  ): void;
   /** Grows the thread pool to `n` (the calling thread included); returns the size in use. */
   setThreads(n: number): number;
   info(): { isa: 'avx512' | 'avx2' | 'generic'; threads: number; cpus: number };

@@ -3,10 +3,10 @@ import type { NativeBinding } from './binding';
 
 type Memory = ArrayBuffer | Float32Array;
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
-type KernelImpl = (args: KernelArgs) => tf.TensorInfo;
+export type KernelImpl = (args: KernelArgs) => tf.TensorInfo;
 
 /** Where tensors live on a backend, and how an output is made there. */
-interface Storage {
+export interface Storage {
   /** The memory holding `t` and the byte offset of its first element. */
   locate(t: tf.TensorInfo): [Memory, number];
   /** Allocates a float32 output, lets `fill` write it (memory, byte offset), returns it. */

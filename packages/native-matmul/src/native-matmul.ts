@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { setFastMatMulBackend } from '@vlm/core';
+import { GELU_GRAD_KERNEL, GELU_KERNEL, setFastMatMulBackend } from '@vlm/core';
 import { loadBinding } from './binding';
 import { STORAGES, batchMatMulKernel, fusedMatMulKernel } from './matmul-kernels';
+import { geluGradKernel, geluKernel } from './gelu-kernels';
 
 /** Options of {@link enableNativeMatMul}. */
 export interface NativeMatMulOptions {
@@ -9,6 +10,12 @@ export interface NativeMatMulOptions {
   threads?: number;
   /** Backends whose matMul kernels to replace. Default: `['wasm', 'cpu']`, those registered. */
   backends?: Array<'wasm' | 'cpu'>;
+  /**
+   * Also register the native exact GELU, forward and gradient (`@vlm/core`'s `GELU_KERNEL` and
+   * `GELU_GRAD_KERNEL`, which core's `gelu` then runs instead of five elementwise kernels).
+   * Default: `true`.
+   */
+  gelu?: boolean;
 }
 
 /** What {@link enableNativeMatMul} set up. */
@@ -19,11 +26,19 @@ export interface NativeMatMulInfo {
   threads: number;
   /** Backends whose `BatchMatMul` and `_FusedMatMul` kernels are now native. */
   backends: string[];
+  /** Whether the native GELU kernels are registered on those backends. */
+  gelu: boolean;
 }
 
 type Kernel = ReturnType<typeof tf.getKernel>;
 const KERNELS = ['BatchMatMul', '_FusedMatMul'] as const;
 const stockKernels = new Map<string, Kernel>(); // `${backend}/${kernel}` → the kernel replaced
+const geluBackends = new Set<string>(); // backends where the GELU kernels are registered
+
+function unregisterGelu(backend: string): void {
+  for (const name of [GELU_KERNEL, GELU_GRAD_KERNEL]) if (tf.getKernel(name, backend)) tf.unregisterKernel(name, backend);
+  geluBackends.delete(backend);
+}
 
 /**
  * Replaces the `BatchMatMul` and `_FusedMatMul` kernels of TF.js's wasm and cpu backends with a
@@ -32,7 +47,8 @@ const stockKernels = new Map<string, Kernel>(); // `${backend}/${kernel}` → th
  * transposed and batched products at full speed, on all cores, with any batch broadcasting
  * (`[2,1,m,k]·[1,5,k,n]`, which the stock kernels get wrong). The cases it does not cover
  * (dtypes other than float32, fused activations other than linear, a bias that is not one row
- * of `n` values) go to the stock kernels, as does everything else. Call it after the backends
+ * of `n` values) go to the stock kernels, as does everything else. It also registers a native
+ * exact GELU, forward and gradient, that `@vlm/core`'s `gelu` uses (option `gelu`). Call it after the backends
  * are registered (importing `@tensorflow/tfjs-backend-wasm`); calling it again changes the
  * thread count.
  *
@@ -44,7 +60,7 @@ const stockKernels = new Map<string, Kernel>(); // `${backend}/${kernel}` → th
  * import '@tensorflow/tfjs-backend-wasm';
  * import { enableNativeMatMul } from '@vlm/native-matmul';
  * await tf.setBackend('wasm');
- * enableNativeMatMul({ threads: 2 }); // { isa: 'avx512', threads: 2, backends: ['wasm', 'cpu'] }
+ * enableNativeMatMul({ threads: 2 }); // { isa: 'avx512', threads: 2, backends: ['wasm', 'cpu'], gelu: true }
  * ```
  */
 export function enableNativeMatMul(options: NativeMatMulOptions = {}): NativeMatMulInfo {
@@ -53,6 +69,7 @@ export function enableNativeMatMul(options: NativeMatMulOptions = {}): NativeMat
   const wanted = options.threads ?? cpus;
   if (!Number.isInteger(wanted) || wanted < 1) throw new Error(`enableNativeMatMul: threads must be a positive integer, got ${wanted}`);
   const requested = options.backends ?? ['wasm', 'cpu'];
+  const gelu = options.gelu ?? true;
   // Check them all before replacing any kernel: a bad option leaves everything as it was.
   for (const backend of requested) {
     if (!Object.hasOwn(STORAGES, backend)) throw new Error(`enableNativeMatMul: backends can be 'wasm' or 'cpu', got '${backend}'`);
@@ -74,13 +91,20 @@ export function enableNativeMatMul(options: NativeMatMulOptions = {}): NativeMat
     if (stockKernels.has(`${backend}/BatchMatMul`)) {
       backends.push(backend);
       setFastMatMulBackend(backend, true);
+      unregisterGelu(backend);
+      if (gelu) {
+        tf.registerKernel({ kernelName: GELU_KERNEL, backendName: backend, kernelFunc: geluKernel(native, storage) as unknown as tf.KernelFunc });
+        tf.registerKernel({ kernelName: GELU_GRAD_KERNEL, backendName: backend, kernelFunc: geluGradKernel(native, storage) as unknown as tf.KernelFunc });
+        geluBackends.add(backend);
+      }
     }
   }
-  return { isa: native.info().isa, threads, backends };
+  return { isa: native.info().isa, threads, backends, gelu };
 }
 
 /**
- * Puts the stock matMul kernels back (and `@vlm/core`'s workarounds for their slow paths).
+ * Puts the stock matMul kernels back (and `@vlm/core`'s workarounds for their slow paths), and
+ * removes the native GELU kernels (core's `gelu` composes stock kernels again).
  *
  * @example
  * ```ts
@@ -96,6 +120,7 @@ export function disableNativeMatMul(): void {
     setFastMatMulBackend(backend, false);
   }
   stockKernels.clear();
+  for (const backend of [...geluBackends]) unregisterGelu(backend);
 }
 
 /**
