@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { disableNativeMatMul, enableNativeMatMul, nativeMatMulAvailable } from '@vlm/native-matmul';
+import { GELU_GRAD_KERNEL, GELU_KERNEL, gelu } from '@vlm/core';
 // Internal to @vlm/core (the same module instance as the '@vlm/core' alias imports): what
 // setFastMatMulBackend switches.
 import { onSlowMatMulWasm } from '../../core/src/wasm-kernels';
@@ -373,6 +374,108 @@ describe.runIf(available)(`native matMul kernels on the ${activeBackend} backend
         const expected = stock(() => outcome(f));
         expect(outcome(f)).toEqual(expected);
         if (activeBackend === 'cpu') expectClose(f(), stock(() => tf.add(tf.matMul(a, b), bias)));
+      });
+    });
+  });
+
+  describe('GELU (exact)', () => {
+    /** Every element of `actual` within `abs + rel·|expected|` of `expected` (NaN where it is NaN). */
+    function expectElementsClose(actual: tf.Tensor, expected: tf.Tensor, abs: number, rel: number, what = '') {
+      expect(actual.shape, what).toEqual(expected.shape);
+      const a = actual.dataSync(), e = expected.dataSync();
+      let worst = 0, at = -1;
+      for (let i = 0; i < e.length; i++) {
+        if (Number.isNaN(e[i]!) || Number.isNaN(a[i]!)) {
+          expect(Number.isNaN(a[i]!), `${what} [${i}]: expected ${e[i]}, got ${a[i]}`).toBe(Number.isNaN(e[i]!));
+          continue;
+        }
+        if (a[i] === e[i]) continue; // also ±Infinity
+        const excess = Math.abs(a[i]! - e[i]!) - (abs + rel * Math.abs(e[i]!));
+        if (excess > worst) (worst = excess), (at = i);
+      }
+      expect(worst, `${what}: worst element [${at}]: expected ${e[at]}, got ${a[at]}`).toBe(0);
+    }
+    const special = [-Infinity, -30, -10, -5.5, -4.1, -4, -3.9, -2, -1, -0.5, -1e-3, -1e-30, 0, 1e-30, 1e-3, 0.5, 1, 2, 3.9, 4, 4.1, 5.5, 10, 30, 88, Infinity, NaN];
+    const inputs: Array<[string, () => tf.Tensor]> = [
+      ['special values (±inf, NaN, the ±4 clamp of erf)', () => tf.tensor1d(special)],
+      ['[1]', () => rand([1], 1)],
+      ['[7] (a vector tail only)', () => tf.mul(rand([7], 2), 3)],
+      ['[33, 65]', () => tf.mul(rand([33, 65], 3), 3)],
+      ['[3, 50001] (split over threads, odd size)', () => tf.mul(rand([3, 50001], 4), 3)],
+    ];
+
+    test.each(inputs)('forward on %s: equal to the stock kernels (core composes erf) within 1e-6 + 1e-6 relative, through the native kernel', async (what, make) => {
+      const x = tf.tidy(make);
+      const info = await tf.profile(() => gelu(x));
+      try {
+        const names = info.kernels.map((k) => k.name);
+        expect(names, what).toContain(GELU_KERNEL);
+        expect(names, what).not.toContain('Erf');
+        tf.tidy(() => expectElementsClose(info.result as tf.Tensor, stock(() => gelu(x)), 1e-6, 1e-6, what));
+      } finally {
+        tf.dispose([x, info.result as tf.Tensor]);
+      }
+    });
+
+    test.each(inputs.slice(1))('gradient on %s: equal to the stock gradient within 1e-6 + 1e-6 relative', (what, make) => {
+      tf.tidy(() => {
+        const x = make();
+        const w = rand(x.shape, 9);
+        const f = (t: tf.Tensor) => tf.sum(tf.mul(gelu(t), w));
+        expectElementsClose(tf.grad(f)(x), stock(() => tf.grad(f)(x)), 1e-6, 1e-6, what);
+      });
+    });
+
+    test('the gradient of special values (no NaN where the stock gradient has none), and the gradient kernel is the native one', async () => {
+      const finite = special.filter((v) => Number.isFinite(v));
+      const x = tf.tensor1d(finite);
+      const f = (t: tf.Tensor) => tf.sum(gelu(t));
+      tf.tidy(() => expectElementsClose(tf.grad(f)(x), stock(() => tf.grad(f)(x)), 1e-6, 1e-6));
+      const info = await tf.profile(() => tf.grad(f)(x));
+      expect(info.kernels.map((k) => k.name)).toContain(GELU_GRAD_KERNEL);
+      expect(info.kernels.map((k) => k.name)).not.toContain('Erf');
+      tf.dispose(info.result as tf.Tensor);
+      x.dispose();
+    });
+
+    test('threads 1 and 2 give the same bits, forward and gradient', () => {
+      tf.tidy(() => {
+        const x = tf.mul(rand([5, 40001], 5), 3), w = rand([5, 40001], 6);
+        const run = (threads: number) => {
+          enableNativeMatMul({ threads });
+          return [gelu(x), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(gelu(t), w)))(x)].map((t) => Array.from(t.dataSync()));
+        };
+        const [one, two] = [run(1), run(2)];
+        expect(two[0]).toEqual(one[0]);
+        expect(two[1]).toEqual(one[1]);
+      });
+    });
+
+    test("registered on both backends by default; { gelu: false } and disableNativeMatMul remove them (core's gelu composes erf again)", async () => {
+      for (const backend of BACKENDS) {
+        expect(tf.getKernel(GELU_KERNEL, backend), backend).toBeDefined();
+        expect(tf.getKernel(GELU_GRAD_KERNEL, backend), backend).toBeDefined();
+      }
+      expect(enableNativeMatMul({ gelu: false }).gelu).toBe(false);
+      for (const backend of BACKENDS) expect(tf.getKernel(GELU_KERNEL, backend), backend).toBeUndefined();
+      const x = tf.tensor1d([-1, 0, 2]);
+      const composed = await tf.profile(() => gelu(x));
+      expect(composed.kernels.map((k) => k.name)).toContain('Erf');
+      tf.dispose(composed.result as tf.Tensor);
+      expect(enableNativeMatMul().gelu).toBe(true);
+      disableNativeMatMul();
+      for (const backend of BACKENDS) expect(tf.getKernel(GELU_GRAD_KERNEL, backend), backend).toBeUndefined();
+      x.dispose();
+    });
+
+    test('the kernels refuse other dtypes and mismatched shapes with an Error saying what they expected', () => {
+      const engine = tf.engine();
+      tf.tidy(() => {
+        const i = tf.tensor1d([1, 2], 'int32'), x = tf.tensor1d([1, 2]), dy = tf.tensor1d([1, 2, 3]);
+        expect(() => engine.runKernel(GELU_KERNEL, { x: i })).toThrow(/VlmGelu: expected x of dtype float32, got int32/);
+        expect(() => engine.runKernel(GELU_GRAD_KERNEL, { dy, x })).toThrow(/VlmGeluGrad: expected dy of x's shape \[2\], got \[3\]/);
+        // core's gelu keeps other dtypes on the composed path
+        expect(gelu(i).dtype).toBe('float32');
       });
     });
   });
