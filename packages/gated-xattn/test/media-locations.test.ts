@@ -36,6 +36,36 @@ describe('media locations', () => {
     });
   });
 
+  test('the media mask against the rule, element by element: every text time 0…T (and past T, without the count check), both modes, odd sizes', () => {
+    const before = tf.memory().numTensors;
+    const [b, n, T, m] = [3, 7, 3, 5];
+    const times = Array.from({ length: b }, (_, r) => Array.from({ length: n }, (_, i) => (r * n + i) % (T + 2))); // 0…T+1
+    for (const immediate of [true, false]) {
+      const time = tf.tensor2d(times, [b, n], 'int32');
+      const { allowed, hasMedia } = withoutReadbackChecks(() => mediaAttentionMask(time, [b, T, m, 4], immediate));
+      expect(allowed.dtype).toBe('bool');
+      expect(allowed.shape).toEqual([b, 1, n, T * m]);
+      const got = allowed.arraySync() as number[][][][];
+      for (let r = 0; r < b; r++) {
+        for (let i = 0; i < n; i++) {
+          const t = times[r]![i]!;
+          const want = Array.from({ length: T * m }, (_, j) => {
+            const mediaTime = Math.floor(j / m) + 1;
+            return +(immediate ? t === mediaTime : t >= mediaTime);
+          });
+          expect(got[r]![0]![i], `immediate=${immediate} row ${r} token ${i} (text time ${t})`).toEqual(want);
+        }
+      }
+      expect((hasMedia.arraySync() as number[][][]).flat(2)).toEqual(times.flat().map((t) => +(t > 0)));
+      tf.dispose([time, allowed, hasMedia]);
+    }
+    const none = tf.zeros([2, 0], 'int32');
+    const empty = mediaAttentionMask(none, [2, 1, 3, 4], true);
+    expect(empty.allowed.shape).toEqual([2, 1, 0, 3]);
+    tf.dispose([none, empty.allowed, empty.hasMedia]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   test('naming more images than the media holds, or shapes that do not fit, is an error naming both', () => {
     const time = tf.tensor2d([[0, 1, 2, 3]], undefined, 'int32');
     expect(() => mediaAttentionMask(time, [1, 2, 6, 24], true)).toThrow(/names 3 image\(s\) in row 0 .*media has shape \[1, 2, 6, 24\]: expected at most 2/);
