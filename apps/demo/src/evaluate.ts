@@ -3,6 +3,7 @@ import { generate } from '@vlm/frozen-loaders';
 import type { Flamingo, SoftPromptModel } from '@vlm/pipelines';
 import { COLOURS, SHAPES, type Scene } from '@vlm/shapeworld';
 import { FLAMINGO_GATE_PATTERN } from '@vlm/train';
+import { flamingoBatch, tokenize } from './batches';
 import type { FrozenModels } from './frozen-models';
 import { fewShotEpisodePrompt, fewShotVqaPrompt, gatherTokens, type Example, type FewShotEpisode, type WorldData } from './world-data';
 
@@ -154,4 +155,31 @@ export function gateAblation(model: Flamingo, answer: Answerer, data: WorldData)
     }
   };
   return [...layers.map((layer) => ({ layer, ...run((n) => layerOf(n) === layer) })), { layer: 'all' as const, ...run(() => true) }];
+}
+
+/**
+ * Gate analysis beyond `tanh(α)`: each layer's gated updates against the hidden states they are
+ * added to (`FlamingoLM.gateContributions`), averaged over the real tokens of the held-out
+ * captions (prompt and caption, teacher-forced). The first layer's hidden states are the
+ * embeddings (norm ~1), the later ones' tens, so a small gate there can matter as much as a
+ * large one deeper (the ablation shows it).
+ */
+export function gateContributions(model: Flamingo, data: WorldData, features: tf.Tensor3D, tok: FrozenModels['tokenizer'], padId: number): Array<{ layer: number; attn: number; ff: number }> {
+  const examples = data.heldOut.captions.map((e) => tokenize(tok, e));
+  const sums = new Map<number, { attn: number; ff: number }>();
+  let tokens = 0;
+  for (let i = 0; i < examples.length; i += 16) {
+    const b = flamingoBatch(examples.slice(i, i + 16), features, padId);
+    const media = model.resample(b.visionTokens);
+    const found = model.lang.gateContributions({ inputIds: b.inputIds, attentionMask: b.attentionMask, media });
+    const mask = tf.cast(b.attentionMask, 'float32');
+    tokens += tf.tidy(() => tf.sum(mask).dataSync()[0]!);
+    for (const c of found) {
+      const [attn, ff] = tf.tidy(() => [tf.sum(tf.mul(c.attn, mask)), tf.sum(tf.mul(c.ff, mask))].map((t) => t.dataSync()[0]!));
+      const s = sums.get(c.layer) ?? { attn: 0, ff: 0 };
+      sums.set(c.layer, { attn: s.attn + attn!, ff: s.ff + ff! });
+    }
+    tf.dispose([b.inputIds, b.attentionMask, b.labels, b.visionTokens, media, mask, ...found.flatMap((c) => [c.attn, c.ff])]);
+  }
+  return [...sums].sort(([a], [b]) => a - b).map(([layer, s]) => ({ layer, attn: s.attn / tokens, ff: s.ff / tokens }));
 }

@@ -50,6 +50,8 @@ ${groupedBars(['caption colour', 'caption shape', 'VQA'], held.map(([n, h]) => (
 
 <h2>Experiment 1: gate analysis (Flamingo)</h2>
 <div class="plots">${lineChart(gateSeries, { title: 'tanh(α) per layer over training (solid: attention, dashed: feed-forward)', xLabel: 'step', yLabel: 'tanh(α)', width: 700 })}</div>
+${groupedBars(r.flamingo.gate_contribution.map((c) => `layer ${c.layer}`), [{ name: 'attention', values: r.flamingo.gate_contribution.map((c) => c.attn) }, { name: 'feed-forward', values: r.flamingo.gate_contribution.map((c) => c.ff) }], { title: 'after training: ‖tanh(α)·update‖ / ‖hidden state‖ per layer (held-out captions)', yLabel: 'relative size' })}
+<p class="note">tanh(α) alone understates the first layer: its hidden states are the token embeddings (norm ~1), the later layers' tens, so a small gate in front of a large update can change it as much.</p>
 ${table(['gates forced to 0', 'caption colour', 'caption shape'], [['none', r.flamingo.heldout.caption_color, r.flamingo.heldout.caption_shape], ...r.flamingo.gate_ablation.map((a) => [a.layer === 'all' ? 'all layers' : `layer ${a.layer}`, a.caption_color, a.caption_shape] as [string, number, number])])}
 
 <h2>Experiment 2: Q-Former probe (32 queries, ${r.qformer_probe.images} held-out placements)</h2>

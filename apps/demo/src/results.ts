@@ -7,6 +7,11 @@ export interface DemoResults {
     /** `tanh(α)` of every gate per layer over training. */
     gates: Array<{ step: number; layer: number; attn: number; ff: number }>;
     gate_ablation: Array<{ layer: number | 'all'; caption_color: number; caption_shape: number }>;
+    /**
+     * Per layer, after training: the gated updates' size against the hidden states they are added
+     * to, ‖tanh(α)·update‖ / ‖hidden‖, averaged over the held-out captions' tokens.
+     */
+    gate_contribution: Array<{ layer: number; attn: number; ff: number }>;
     loss: Array<{ step: number; loss: number }>;
     train_seconds: number;
     trainable_parameters: number;

@@ -7,7 +7,7 @@ import { writeBridge } from '@vlm/pipelines/node';
 import { COLOURS, SHAPES, SIZES, canonicalCaption, cellOf, encodePng } from '@vlm/shapeworld';
 import { batchUnits, flamingoBatch, softPromptBatch, tokenize, unitDataset, type FlamingoBatch, type SoftPromptBatch, type Tokenized } from './batches';
 import type { DemoArgs } from './cli-args';
-import { heldOutScores, fewShotEpisodes, fewShotVqa, flamingoAnswerer, gateAblation, lmOnlyAnswerer, softPromptAnswerer } from './evaluate';
+import { heldOutScores, fewShotEpisodes, fewShotVqa, flamingoAnswerer, gateAblation, gateContributions, lmOnlyAnswerer, softPromptAnswerer } from './evaluate';
 import { cachedFeatures, loadFrozenModels, standardizeEncoder, trainingStatistics, writeStandardization, type FrozenModels } from './frozen-models';
 import { writeReport } from './report';
 import type { DemoResults } from './results';
@@ -98,6 +98,8 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   const flamingoHeld = heldOutScores(flamingoAnswer, data);
   log(`  held out: ${fmt(flamingoHeld.scores)}  (${((performance.now() - t) / 1000).toFixed(1)} s)`);
   log(`  gates tanh(α): ${flamingo.gateValues().map((g) => `layer ${g.layer} attn ${g.attn.toFixed(3)} ff ${g.ff.toFixed(3)}`).join('; ')}`);
+  const contribution = gateContributions(flamingo, data, features, tok, frozen.padId);
+  log(`  gated updates / hidden states: ${contribution.map((c) => `layer ${c.layer} attn ${c.attn.toFixed(3)} ff ${c.ff.toFixed(3)}`).join('; ')}`);
   const ablation = gateAblation(flamingo, flamingoAnswer, data);
   log(`  ablation (gates forced to 0): ${ablation.map((a) => `${a.layer === 'all' ? 'all' : `layer ${a.layer}`}: colour ${pct(a.caption_color)} shape ${pct(a.caption_shape)}`).join('; ')}`);
 
@@ -215,7 +217,7 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
     flamingo.gateValues().map((g) => ({ step: s.step, layer: g.layer, attn: s[`gate.${g.layer}.attn`] ?? 0, ff: s[`gate.${g.layer}.ff`] ?? 0 })),
   );
   const results: DemoResults = {
-    flamingo: { heldout: flamingoHeld.scores, gates, gate_ablation: ablation, loss: losses(flamingoRun), train_seconds: flamingoRun.seconds, trainable_parameters: flamingoRun.parameters },
+    flamingo: { heldout: flamingoHeld.scores, gates, gate_ablation: ablation, gate_contribution: contribution, loss: losses(flamingoRun), train_seconds: flamingoRun.seconds, trainable_parameters: flamingoRun.parameters },
     blip2: {
       heldout: blip2Held.scores,
       retrieval,

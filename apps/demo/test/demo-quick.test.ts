@@ -26,6 +26,9 @@ describe('npm run demo -- --quick', () => {
       }
       expect(r.flamingo.gates.length).toBeGreaterThan(0);
       for (const g of r.flamingo.gates) expect(Object.keys(g).sort()).toEqual(['attn', 'ff', 'layer', 'step']);
+      // gate contributions: one entry per layer with a block, finite and non-negative
+      expect(r.flamingo.gate_contribution.map((c: { layer: number }) => c.layer)).toEqual([...new Set(r.flamingo.gates.map((g: { layer: number }) => g.layer))]);
+      for (const c of r.flamingo.gate_contribution) for (const v of [c.attn, c.ff]) expect(Number.isFinite(v) && v >= 0).toBe(true);
       expect(isAcc(r.blip2.retrieval.i2t_r1) && isAcc(r.blip2.retrieval.t2i_r1)).toBe(true);
       const q = r.qformer_probe.query_cosine;
       expect(q.length).toBe(32);

@@ -19,7 +19,7 @@ import {
   type KVCache,
 } from '@vlm/core';
 import { GatedCrossAttentionBlock, type BlockGateValues } from './gated-cross-attention-block';
-import { checkMediaCount, mediaAttentionMask, mediaLocationsFromIds, textTime } from './media-locations';
+import { checkMediaCount, mediaAttentionMask, mediaLocationsFromIds, textTime, type MediaMask } from './media-locations';
 
 /**
  * The decoder layers that get a gated block in front of them, by OpenFlamingo's convention:
@@ -94,6 +94,16 @@ export interface FlamingoOutput extends DecoderOutput {
 export interface FlamingoGenerationArgs extends GreedyGenerationArgs {
   /** Visual tokens `[batch, T, m, dimVisual]`. */
   media: tf.Tensor;
+}
+
+/** What {@link FlamingoLM.gateContributions} returns for the block in front of decoder layer `layer`. */
+export interface LayerGateContributions {
+  /** The decoder layer (0-based) the block runs before. */
+  layer: number;
+  /** ‖tanh(attn_gate)·attn(x)‖ / ‖x‖ per token `[batch, tokens]`. */
+  attn: tf.Tensor2D;
+  /** ‖tanh(ff_gate)·ff(h)‖ / ‖h‖ per token `[batch, tokens]`. */
+  ff: tf.Tensor2D;
 }
 
 /** `tanh` of the gates of the block in front of decoder layer `layer`. */
@@ -180,6 +190,42 @@ export class FlamingoLM extends Module {
    * @returns logits `[batch, queries, vocabSize]` and, with `useCache`, a {@link FlamingoKVCache}.
    */
   forward(args: FlamingoForwardArgs): FlamingoOutput {
+    return this.conditionedForward(args, (block, hidden, media, mask) => block.forwardWithOptions(hidden, media, { mask }));
+  }
+
+  /**
+   * Gate analysis beyond `tanh(α)`: runs {@link FlamingoLM.forward} on `args` and returns, for
+   * every block, how large its gated updates are against the hidden states they are added to,
+   * per token: `attn` = ‖tanh(attn_gate)·attn(x)‖ / ‖x‖ and `ff` = ‖tanh(ff_gate)·ff(h)‖ / ‖h‖
+   * (`h = x + attn`), each `[batch, tokens]` (0 where a norm is 0). The hidden states' scale
+   * differs between layers (a GPT-2's first layer sees the embeddings, ~1; later ones tens), so
+   * a small `tanh(α)` in front of a large update can change a layer as much as a large one
+   * elsewhere. The caller disposes the tensors.
+   *
+   * @example
+   * ```ts
+   * const c = flamingo.gateContributions({ inputIds, media });
+   * c.map((l) => [l.layer, l.attn.mean().dataSync()[0], l.ff.mean().dataSync()[0]]);
+   * ```
+   */
+  gateContributions(args: Omit<FlamingoForwardArgs, 'useCache' | 'pastKeyValues'>): LayerGateContributions[] {
+    const found: LayerGateContributions[] = [];
+    const ratio = (update: tf.Tensor, base: tf.Tensor) => tf.divNoNan(tf.norm(update, 'euclidean', -1), tf.norm(base, 'euclidean', -1)) as tf.Tensor2D;
+    const out = this.conditionedForward({ ...args, useCache: false }, (block, hidden, media, mask, layer) => {
+      const u = block.residualUpdates(hidden, media, { mask });
+      found.push({ layer, attn: tf.keep(ratio(u.attn, hidden)), ff: tf.keep(ratio(u.ff, u.afterAttn)) });
+      tf.dispose([u.attn, u.afterAttn, u.ff]);
+      return u.output;
+    });
+    tf.dispose(out as unknown as tf.TensorContainer);
+    return found;
+  }
+
+  /** {@link FlamingoLM.forward}'s checks and conditioning, with `runBlock` in front of the decoder layers that have a block. */
+  private conditionedForward(
+    args: FlamingoForwardArgs,
+    runBlock: (block: GatedCrossAttentionBlock, hidden: tf.Tensor, media: tf.Tensor, mask: MediaMask, layer: number) => tf.Tensor,
+  ): FlamingoOutput {
     const past = args.pastKeyValues;
     const media = args.media ?? past?.media;
     if (!media) throw new Error('FlamingoLM.forward: expected media [batch, T, m, dimVisual] (or a pastKeyValues that holds it), got none');
@@ -200,7 +246,7 @@ export class FlamingoLM extends Module {
       const out = runDecoder(this.lm, args, {
         beforeLayer: (i, hidden) => {
           const block = this.blocks.get(i);
-          return block ? block.forwardWithOptions(hidden, media, { mask }) : hidden;
+          return block ? runBlock(block, hidden, media, mask, i) : hidden;
         },
       });
       if (!out.pastKeyValues) return out as unknown as tf.TensorContainer;

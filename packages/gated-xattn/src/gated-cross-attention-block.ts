@@ -21,6 +21,18 @@ export interface GatedCrossAttentionBlockArgs {
   onlyAttendImmediateMedia?: boolean;
 }
 
+/** What {@link GatedCrossAttentionBlock.residualUpdates} returns, each `[batch, tokens, dim]`. */
+export interface BlockResidualUpdates {
+  /** `tanh(attn_gate) · attn(x, media)`: the gated cross-attention update. */
+  attn: tf.Tensor;
+  /** `x + attn`: what the feed-forward reads and its update is added to. */
+  afterAttn: tf.Tensor;
+  /** `tanh(ff_gate) · ff(afterAttn)`: the gated feed-forward update. */
+  ff: tf.Tensor;
+  /** `afterAttn + ff`: the block's output. */
+  output: tf.Tensor;
+}
+
 /** `tanh` of the two gates of a {@link GatedCrossAttentionBlock}. */
 export interface BlockGateValues {
   /** `tanh(attn_gate)`. */
@@ -132,11 +144,32 @@ export class GatedCrossAttentionBlock extends Module implements LayerModule {
     assertDtype(x, ['float32'], 'GatedCrossAttentionBlock x');
     assertShape(media, [x.shape[0]!, null, null, this.dimVisual], 'GatedCrossAttentionBlock media', ['batch', 'T', 'm', 'dimVisual']);
     assertDtype(media, ['float32'], 'GatedCrossAttentionBlock media');
-    return tf.tidy(() => {
-      const a = this.attn.forwardWithOptions(x, media, options);
-      const h = tf.add(tf.mul(a, tf.tanh(this.attnGate)), x);
-      return tf.add(tf.mul(this.ff.forward(h), tf.tanh(this.ffGate)), h);
-    });
+    return tf.tidy(() => this.gatedUpdates(x, media, options).output);
+  }
+
+  /**
+   * The block's forward, keeping its two gated updates (for gate analysis: how much each gated
+   * path adds to the hidden states, beyond the value of `tanh(α)`). Same arguments and the same
+   * `output` as {@link GatedCrossAttentionBlock.forwardWithOptions}.
+   *
+   * @example
+   * ```ts
+   * const { attn, ff, output } = block.residualUpdates(x, media, { mediaLocations });
+   * ```
+   */
+  residualUpdates(x: tf.Tensor, media: tf.Tensor, options: MediaForwardOptions = {}): BlockResidualUpdates {
+    assertShape(x, [null, null, this.dim], 'GatedCrossAttentionBlock x', ['batch', 'tokens', 'dim']);
+    assertDtype(x, ['float32'], 'GatedCrossAttentionBlock x');
+    assertShape(media, [x.shape[0]!, null, null, this.dimVisual], 'GatedCrossAttentionBlock media', ['batch', 'T', 'm', 'dimVisual']);
+    assertDtype(media, ['float32'], 'GatedCrossAttentionBlock media');
+    return tf.tidy(() => this.gatedUpdates(x, media, options) as unknown as tf.TensorContainer) as unknown as BlockResidualUpdates;
+  }
+
+  private gatedUpdates(x: tf.Tensor, media: tf.Tensor, options: MediaForwardOptions): BlockResidualUpdates {
+    const attn = tf.mul(this.attn.forwardWithOptions(x, media, options), tf.tanh(this.attnGate));
+    const afterAttn = tf.add(attn, x);
+    const ff = tf.mul(this.ff.forward(afterAttn), tf.tanh(this.ffGate));
+    return { attn, afterAttn, ff, output: tf.add(ff, afterAttn) };
   }
 
   /** `tanh` of both gates, read back to JS numbers. */

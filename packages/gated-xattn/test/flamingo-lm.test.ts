@@ -198,6 +198,78 @@ describe('FlamingoLM', () => {
     s.dispose();
   });
 
+  test('gateContributions: each block\'s gated updates against the hidden states they are added to; forward unchanged', () => {
+    const s = setup(2);
+    setGates(s.flamingo, 0, 0);
+    const before = tf.memory().numTensors;
+    // gates at 0: no update anywhere
+    const zero = s.flamingo.gateContributions({ inputIds: s.ids, attentionMask: s.mask, media: s.media });
+    expect(zero.map((c) => c.layer)).toEqual([1, 3]);
+    for (const c of zero) {
+      expect(c.attn.shape).toEqual([2, 8]);
+      expect(Math.max(...c.attn.dataSync())).toBe(0);
+      expect(Math.max(...c.ff.dataSync())).toBe(0);
+    }
+    tf.dispose(zero.flatMap((c) => [c.attn, c.ff]));
+    expect(tf.memory().numTensors).toBe(before);
+    tf.tidy(() => setGates(s.flamingo, 0.7, -0.4));
+    const first = s.flamingo.forward({ inputIds: s.ids, attentionMask: s.mask, media: s.media });
+    // the same ratios by hand: run the decoder with each block replaced by its parts
+    const byHand = new Map<number, { attn: number[]; ff: number[] }>();
+    for (const [layer, block] of s.flamingo.blocks) {
+      const original = block.forwardWithOptions.bind(block);
+      block.forwardWithOptions = (x, media, options) =>
+        tf.tidy(() => {
+          const a = tf.mul(block.attn.forwardWithOptions(x, media, options), tf.tanh(block.attnGate));
+          const h = tf.add(x, a);
+          const f = tf.mul(block.ff.forward(h), tf.tanh(block.ffGate));
+          const norm = (t: tf.Tensor) => tf.sqrt(tf.sum(tf.square(t), -1));
+          byHand.set(layer, { attn: Array.from(tf.div(norm(a), norm(x)).dataSync()), ff: Array.from(tf.div(norm(f), norm(h)).dataSync()) });
+          return original(x, media, options);
+        });
+    }
+    tf.dispose(s.flamingo.forward({ inputIds: s.ids, attentionMask: s.mask, media: s.media }) as unknown as tf.TensorContainer);
+    for (const block of s.flamingo.blocks.values()) delete (block as { forwardWithOptions?: unknown }).forwardWithOptions;
+    const got = s.flamingo.gateContributions({ inputIds: s.ids, attentionMask: s.mask, media: s.media });
+    for (const c of got) {
+      const want = byHand.get(c.layer)!;
+      const attn = Array.from(c.attn.dataSync());
+      const ff = Array.from(c.ff.dataSync());
+      for (const [i, v] of want.attn.entries()) expect(attn[i]).toBeCloseTo(v, 5);
+      for (const [i, v] of want.ff.entries()) expect(ff[i]).toBeCloseTo(v, 5);
+      // text before the first image (row 1's padding and tokens 2–3) attends to nothing: no attention update
+      expect(attn.slice(8, 12)).toEqual([0, 0, 0, 0]);
+      expect(Math.max(...attn)).toBeGreaterThan(0);
+      expect(Math.min(...ff)).toBeGreaterThan(0);
+    }
+    tf.dispose(got.flatMap((c) => [c.attn, c.ff]));
+    // forward's logits are the same after (no state changed)
+    const again = s.flamingo.forward({ inputIds: s.ids, attentionMask: s.mask, media: s.media });
+    expect(bits(again.logits)).toEqual(bits(first.logits));
+    tf.dispose([first, again] as unknown as tf.TensorContainer);
+    expect(tf.memory().numTensors).toBe(before);
+    s.dispose();
+  });
+
+  test('a block\'s residualUpdates give forwardWithOptions\' output bit for bit', () => {
+    const s = setup(1);
+    setGates(s.flamingo, 0.3, 0.9);
+    const block = s.flamingo.blocks.get(0)!;
+    const x = tf.randomNormal([2, 8, 32], 0, 1, 'float32', 5);
+    const loc = tf.cast(tf.equal(s.ids, IMAGE), 'int32');
+    const before = tf.memory().numTensors;
+    const out = block.forwardWithOptions(x, s.media, { mediaLocations: loc });
+    const u = block.residualUpdates(x, s.media, { mediaLocations: loc });
+    expect(bits(u.output)).toEqual(bits(out));
+    expect(tf.tidy(() => maxDiff(u.afterAttn, tf.add(x, u.attn)))).toBe(0);
+    expect(tf.tidy(() => maxDiff(u.output, tf.add(u.afterAttn, u.ff)))).toBe(0);
+    tf.dispose([out, u.attn, u.afterAttn, u.ff, u.output]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => block.residualUpdates(tf.zeros([2, 8, 31]), s.media)).toThrow(/GatedCrossAttentionBlock x/);
+    tf.dispose([x, loc]);
+    s.dispose();
+  });
+
   test('errors name the expected and actual shapes', () => {
     const s = setup(1);
     const before = tf.memory().numTensors;
