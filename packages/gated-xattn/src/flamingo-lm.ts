@@ -211,14 +211,19 @@ export class FlamingoLM extends Module {
   gateContributions(args: Omit<FlamingoForwardArgs, 'useCache' | 'pastKeyValues'>): LayerGateContributions[] {
     const found: LayerGateContributions[] = [];
     const ratio = (update: tf.Tensor, base: tf.Tensor) => tf.divNoNan(tf.norm(update, 'euclidean', -1), tf.norm(base, 'euclidean', -1)) as tf.Tensor2D;
-    const out = this.conditionedForward({ ...args, useCache: false }, (block, hidden, media, mask, layer) => {
-      const u = block.residualUpdates(hidden, media, { mask });
-      found.push({ layer, attn: tf.keep(ratio(u.attn, hidden)), ff: tf.keep(ratio(u.ff, u.afterAttn)) });
-      tf.dispose([u.attn, u.afterAttn, u.ff]);
-      return u.output;
-    });
-    tf.dispose(out as unknown as tf.TensorContainer);
-    return found;
+    try {
+      const out = this.conditionedForward({ ...args, useCache: false }, (block, hidden, media, mask, layer) => {
+        const u = block.residualUpdates(hidden, media, { mask });
+        found.push({ layer, attn: tf.keep(ratio(u.attn, hidden)), ff: tf.keep(ratio(u.ff, u.afterAttn)) });
+        tf.dispose([u.attn, u.afterAttn, u.ff]);
+        return u.output;
+      });
+      tf.dispose(out as unknown as tf.TensorContainer);
+      return found;
+    } catch (e) {
+      tf.dispose(found.flatMap((c) => [c.attn, c.ff]));
+      throw e;
+    }
   }
 
   /** {@link FlamingoLM.forward}'s checks and conditioning, with `runBlock` in front of the decoder layers that have a block. */

@@ -140,10 +140,7 @@ export class GatedCrossAttentionBlock extends Module implements LayerModule {
    * @returns `[batch, tokens, dim]`
    */
   forwardWithOptions(x: tf.Tensor, media: tf.Tensor, options: MediaForwardOptions = {}): tf.Tensor {
-    assertShape(x, [null, null, this.dim], 'GatedCrossAttentionBlock x', ['batch', 'tokens', 'dim']);
-    assertDtype(x, ['float32'], 'GatedCrossAttentionBlock x');
-    assertShape(media, [x.shape[0]!, null, null, this.dimVisual], 'GatedCrossAttentionBlock media', ['batch', 'T', 'm', 'dimVisual']);
-    assertDtype(media, ['float32'], 'GatedCrossAttentionBlock media');
+    this.checkInputs(x, media);
     return tf.tidy(() => this.gatedUpdates(x, media, options).output);
   }
 
@@ -158,11 +155,15 @@ export class GatedCrossAttentionBlock extends Module implements LayerModule {
    * ```
    */
   residualUpdates(x: tf.Tensor, media: tf.Tensor, options: MediaForwardOptions = {}): BlockResidualUpdates {
+    this.checkInputs(x, media);
+    return tf.tidy(() => this.gatedUpdates(x, media, options) as unknown as tf.TensorContainer) as unknown as BlockResidualUpdates;
+  }
+
+  private checkInputs(x: tf.Tensor, media: tf.Tensor): void {
     assertShape(x, [null, null, this.dim], 'GatedCrossAttentionBlock x', ['batch', 'tokens', 'dim']);
     assertDtype(x, ['float32'], 'GatedCrossAttentionBlock x');
     assertShape(media, [x.shape[0]!, null, null, this.dimVisual], 'GatedCrossAttentionBlock media', ['batch', 'T', 'm', 'dimVisual']);
     assertDtype(media, ['float32'], 'GatedCrossAttentionBlock media');
-    return tf.tidy(() => this.gatedUpdates(x, media, options) as unknown as tf.TensorContainer) as unknown as BlockResidualUpdates;
   }
 
   private gatedUpdates(x: tf.Tensor, media: tf.Tensor, options: MediaForwardOptions): BlockResidualUpdates {

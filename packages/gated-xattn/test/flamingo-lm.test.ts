@@ -212,6 +212,10 @@ describe('FlamingoLM', () => {
     }
     tf.dispose(zero.flatMap((c) => [c.attn, c.ff]));
     expect(tf.memory().numTensors).toBe(before);
+    const badMedia = tf.zeros([2, 2, 6, 23]);
+    expect(() => s.flamingo.gateContributions({ inputIds: s.ids, media: badMedia })).toThrow(/FlamingoLM media: expected shape \[batch, T, m, dimVisual=24\], got \[2, 2, 6, 23\]/);
+    badMedia.dispose();
+    expect(tf.memory().numTensors).toBe(before);
     tf.tidy(() => setGates(s.flamingo, 0.7, -0.4));
     const first = s.flamingo.forward({ inputIds: s.ids, attentionMask: s.mask, media: s.media });
     // the same ratios by hand: run the decoder with each block replaced by its parts
