@@ -119,14 +119,15 @@ export class LayerNorm extends Module {
         const [mean, rstd] = saved.slice(inputs.length) as [tf.Tensor, tf.Tensor];
         const dx = () => engine.runKernel(LAYER_NORM_GRAD_KERNEL, gs ? { dy, x: xs, mean, rstd, gamma: gs } : { dy, x: xs, mean, rstd }) as tf.Tensor;
         if (!gamma) return [dx];
-        // One kernel gives both parameter gradients; each thunk keeps its own (the tape asks
-        // only for those on the path to what is differentiated).
-        const param = (i: 0 | 1) => () => {
-          const both = engine.runKernel(LAYER_NORM_PARAM_GRAD_KERNEL, { dy, x: xs, mean, rstd }) as tf.Tensor[];
-          both[1 - i]!.dispose();
-          return both[i]!;
+        // The tape asks only for the gradients on the path to what is differentiated, one thunk
+        // at a time, so dweight cannot hand dbias to a later thunk: dweight takes the kernel's
+        // first output, dbias is a row sum of dy alone (a native product here; it skips x).
+        const dweight = () => {
+          const [dg, db] = engine.runKernel(LAYER_NORM_PARAM_GRAD_KERNEL, { dy, x: xs, mean, rstd }) as tf.Tensor[];
+          db!.dispose();
+          return dg!;
         };
-        return [dx, param(0), param(1)];
+        return [dx, dweight, () => sumRows(tf.reshape(dy, [-1, this.dim]))];
       },
     );
   }
