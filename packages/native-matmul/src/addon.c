@@ -7,9 +7,13 @@
 #endif
 #include <node_api.h>
 #include <pthread.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "gelu.h"
+#include "layer-norm.h"
 #include "sgemm.h"
 
 enum { MAX_THREADS = 64 };
@@ -82,6 +86,11 @@ static void run_parts(part_fn fn, const void *arg, int parts) {
 static void sgemm_part(const void *arg, int part, int parts, float *ws) { vlm_sgemm_part(arg, part, parts, ws); }
 static void gelu_part(const void *arg, int part, int parts, float *ws) { (void)ws, vlm_gelu_part(arg, part, parts); }
 static void gelu_grad_part(const void *arg, int part, int parts, float *ws) { (void)ws, vlm_gelu_grad_part(arg, part, parts); }
+static void layer_norm_part(const void *arg, int part, int parts, float *ws) { (void)ws, vlm_layer_norm_part(arg, part, parts); }
+static void layer_norm_grad_part(const void *arg, int part, int parts, float *ws) { (void)ws, vlm_layer_norm_grad_part(arg, part, parts); }
+static void layer_norm_param_grad_part(const void *arg, int part, int parts, float *ws) {
+  (void)ws, vlm_layer_norm_param_grad_part(arg, part, parts);
+}
 
 static void run(const vlm_sgemm_args *g) {
   const double macs = (double)g->batch * g->m * g->n * g->k;
@@ -172,6 +181,74 @@ static napi_value gelu_binding(napi_env env, napi_callback_info info, int grad) 
 static napi_value gelu(napi_env env, napi_callback_info info) { return gelu_binding(env, info, 0); }
 static napi_value gelu_grad(napi_env env, napi_callback_info info) { return gelu_binding(env, info, 1); }
 
+// `count` (buffer, byte offset) pairs from argv[0…2·count): ArrayBuffers or Float32Arrays, or
+// null where `nullable` has bit i set (the pointer is then NULL).
+static int buffer_args(napi_env env, napi_value *argv, int count, unsigned nullable, float **out) {
+  for (int i = 0; i < count; i++) {
+    int64_t offset;
+    napi_valuetype type;
+    if (napi_typeof(env, argv[2 * i], &type) != napi_ok || napi_get_value_int64(env, argv[2 * i + 1], &offset) != napi_ok) return 0;
+    if (type == napi_null && (nullable >> i & 1)) {
+      out[i] = NULL;
+      continue;
+    }
+    if (!pointer_arg(env, argv[2 * i], offset, &out[i])) return 0;
+  }
+  return 1;
+}
+
+// layerNorm(x, xOffset, gamma | null, gammaOffset, beta | null, betaOffset, y, yOffset,
+//           mean, meanOffset, rstd, rstdOffset, rows, width, eps)
+// layerNormGrad(dy, dyOffset, x, xOffset, gamma | null, gammaOffset, mean, meanOffset,
+//               rstd, rstdOffset, dx, dxOffset, rows, width)
+// layerNormParamGrad(dy, dyOffset, x, xOffset, mean, meanOffset, rstd, rstdOffset,
+//                    dgamma, dgammaOffset, dbeta, dbetaOffset, rows, width)
+static napi_value layer_norm_binding(napi_env env, napi_callback_info info, int which) {
+  static const char *names[] = {"vlm_matmul.layerNorm", "vlm_matmul.layerNormGrad", "vlm_matmul.layerNormParamGrad"};
+  const size_t want = which == 0 ? 15 : 14;
+  size_t argc = 15;
+  napi_value argv[15];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *p[6];
+  int64_t rows, width;
+  double eps = 0;
+  if (argc != want || !buffer_args(env, argv, 6, which == 2 ? 0 : which == 0 ? 6 : 4, p) ||
+      napi_get_value_int64(env, argv[12], &rows) != napi_ok || napi_get_value_int64(env, argv[13], &width) != napi_ok ||
+      (which == 0 && napi_get_value_double(env, argv[14], &eps) != napi_ok) || rows < 0 || width < 0 ||
+      (which == 0 && (p[1] == NULL) != (p[2] == NULL))) {
+    char message[160];
+    snprintf(message, sizeof message, "%s: expected %zu arguments: (buffer, byte offset) × 6, rows, width%s", names[which], want,
+             which == 0 ? ", eps (gamma and beta both or neither)" : "");
+    napi_throw_type_error(env, NULL, message);
+    return NULL;
+  }
+  if (rows == 0 || width == 0) {
+    // Empty: the statistics of an empty row are NaN (0/0), the sums over no rows 0.
+    if (which == 0)
+      for (int64_t r = 0; r < rows; r++) p[4][r] = p[5][r] = NAN;
+    if (which == 2) memset(p[4], 0, (size_t)width * sizeof(float)), memset(p[5], 0, (size_t)width * sizeof(float));
+    return NULL;
+  }
+  vlm_layer_norm_args g = {0};
+  g.rows = (size_t)rows, g.width = (size_t)width, g.eps = eps;
+  part_fn fn;
+  if (which == 0) {
+    g.x = p[0], g.gamma = p[1], g.beta = p[2], g.y = p[3], g.mean = p[4], g.rstd = p[5];
+    fn = layer_norm_part;
+  } else if (which == 1) {
+    g.dy = p[0], g.x = p[1], g.gamma = p[2], g.mean = p[3], g.rstd = p[4], g.y = p[5];
+    fn = layer_norm_grad_part;
+  } else {
+    g.dy = p[0], g.x = p[1], g.mean = p[2], g.rstd = p[3], g.dgamma = p[4], g.dbeta = p[5];
+    fn = layer_norm_param_grad_part;
+  }
+  run_parts(fn, &g, g.rows * g.width < PARALLEL_MIN_ELEMENTS ? 1 : threads);
+  return NULL;
+}
+static napi_value layer_norm(napi_env env, napi_callback_info info) { return layer_norm_binding(env, info, 0); }
+static napi_value layer_norm_grad(napi_env env, napi_callback_info info) { return layer_norm_binding(env, info, 1); }
+static napi_value layer_norm_param_grad(napi_env env, napi_callback_info info) { return layer_norm_binding(env, info, 2); }
+
 // setThreads(n): grows the pool to n threads (it never shrinks; extra threads just sleep).
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -214,6 +291,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sgemm", NULL, sgemm, NULL, NULL, NULL, napi_default, NULL},
       {"gelu", NULL, gelu, NULL, NULL, NULL, napi_default, NULL},
       {"geluGrad", NULL, gelu_grad, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNorm", NULL, layer_norm, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNormGrad", NULL, layer_norm_grad, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNormParamGrad", NULL, layer_norm_param_grad, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default, NULL},
       {"info", NULL, info_fn, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
 
+type Memory = ArrayBuffer | Float32Array;
+
 /** The compiled addon (`build/Release/vlm_matmul.node`, from `src/addon.c`). */
 export interface NativeBinding {
   /** `C = op(A)·op(B) (+ bias)` over `batch` products; buffers are ArrayBuffers (byte offsets into them) or Float32Arrays. */
@@ -18,6 +20,27 @@ export interface NativeBinding {
     x: ArrayBuffer | Float32Array, xOffset: number,
     dy: ArrayBuffer | Float32Array, dyOffset: number,
     dx: ArrayBuffer | Float32Array, dxOffset: number, n: number,
+  ): void;
+  /**
+   * LayerNorm over the last axis of `[rows, width]`: `y = (x − mean)·rstd·gamma + beta` (gamma and
+   * beta both or neither), also writing each row's `mean` and `rstd = 1/√(var + eps)`.
+   */
+  layerNorm(
+    x: Memory, xOffset: number, gamma: Memory | null, gammaOffset: number, beta: Memory | null, betaOffset: number,
+    y: Memory, yOffset: number, mean: Memory, meanOffset: number, rstd: Memory, rstdOffset: number,
+    rows: number, width: number, eps: number,
+  ): void;
+  /** LayerNorm's `dx` from `dy`, `x`, gamma (or null) and the forward's `mean`, `rstd`. */
+  layerNormGrad(
+    dy: Memory, dyOffset: number, x: Memory, xOffset: number, gamma: Memory | null, gammaOffset: number,
+    mean: Memory, meanOffset: number, rstd: Memory, rstdOffset: number, dx: Memory, dxOffset: number,
+    rows: number, width: number,
+  ): void;
+  /** LayerNorm's `dgamma = Σ dy·x̂` and `dbeta = Σ dy` over the rows. */
+  layerNormParamGrad(
+    dy: Memory, dyOffset: number, x: Memory, xOffset: number, mean: Memory, meanOffset: number,
+    rstd: Memory, rstdOffset: number, dgamma: Memory, dgammaOffset: number, dbeta: Memory, dbetaOffset: number,
+    rows: number, width: number,
   ): void;
   /** Grows the thread pool to `n` (the calling thread included); returns the size in use. */
   setThreads(n: number): number;

@@ -4,14 +4,7 @@
 // compiler vectorises (AVX-512, AVX2 or SSE2 clones picked at load); contraction into FMAs is
 // off so that the vector body and the scalar tail round alike, whatever the split.
 #include "gelu.h"
-
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
-#define VLM_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default"), optimize("fp-contract=off")))
-#elif defined(__GNUC__) && !defined(__clang__)
-#define VLM_CLONES __attribute__((optimize("fp-contract=off")))
-#else
-#define VLM_CLONES
-#endif
+#include "vectorize.h"
 
 // erf(x) as a rational function on [-4, 4] (Eigen's / XLA's float erf; |error| ≤ 5e-7 against
 // the double erf), ±1 beyond, where float erf rounds to ±1 anyway.

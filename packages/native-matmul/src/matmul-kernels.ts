@@ -11,6 +11,8 @@ export interface Storage {
   locate(t: tf.TensorInfo): [Memory, number];
   /** Allocates a float32 output, lets `fill` write it (memory, byte offset), returns it. */
   output(shape: number[], fill: (memory: Memory, offset: number) => void): tf.TensorInfo;
+  /** Allocates several float32 outputs, lets `fill` write them (memory and byte offset of each), returns them. */
+  outputs(shapes: number[][], fill: (at: Array<[Memory, number]>) => void): tf.TensorInfo[];
 }
 
 // The wasm backend: every tensor is a byte offset into the one heap. Read the heap's buffer only
@@ -26,6 +28,12 @@ const wasmStorage = (backend: WasmBackendLike): Storage => ({
     const out = backend.makeOutput(shape, 'float32');
     fill(backend.wasm.HEAPU8.buffer as ArrayBuffer, backend.dataIdMap.get(out.dataId).memoryOffset);
     return out;
+  },
+  outputs(shapes, fill) {
+    const outs = shapes.map((shape) => backend.makeOutput(shape, 'float32'));
+    const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer;
+    fill(outs.map((out) => [heap, backend.dataIdMap.get(out.dataId).memoryOffset]));
+    return outs;
   },
 });
 
@@ -44,6 +52,11 @@ const cpuStorage = (backend: CpuBackendLike): Storage => ({
     const values = new Float32Array(tf.util.sizeFromShape(shape));
     fill(values, 0);
     return backend.makeTensorInfo(shape, 'float32', values);
+  },
+  outputs(shapes, fill) {
+    const values = shapes.map((shape) => new Float32Array(tf.util.sizeFromShape(shape)));
+    fill(values.map((v) => [v, 0]));
+    return shapes.map((shape, i) => backend.makeTensorInfo(shape, 'float32', values[i]!));
   },
 });
 

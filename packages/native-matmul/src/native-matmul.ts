@@ -1,8 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { GELU_GRAD_KERNEL, GELU_KERNEL, setFastMatMulBackend } from '@vlm/core';
+import {
+  GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, LAYER_NORM_PARAM_GRAD_KERNEL, setFastMatMulBackend,
+} from '@vlm/core';
 import { loadBinding } from './binding';
 import { STORAGES, batchMatMulKernel, fusedMatMulKernel } from './matmul-kernels';
 import { geluGradKernel, geluKernel } from './gelu-kernels';
+import { layerNormGradKernel, layerNormKernel, layerNormParamGradKernel } from './layer-norm-kernels';
 
 /** Options of {@link enableNativeMatMul}. */
 export interface NativeMatMulOptions {
@@ -16,6 +19,12 @@ export interface NativeMatMulOptions {
    * Default: `true`.
    */
   gelu?: boolean;
+  /**
+   * Also register the native LayerNorm, forward and gradients (`@vlm/core`'s
+   * `LAYER_NORM_KERNEL`, `LAYER_NORM_GRAD_KERNEL` and `LAYER_NORM_PARAM_GRAD_KERNEL`, which
+   * core's `LayerNorm` then runs instead of its composed elementwise kernels). Default: `true`.
+   */
+  layerNorm?: boolean;
 }
 
 /** What {@link enableNativeMatMul} set up. */
@@ -28,16 +37,27 @@ export interface NativeMatMulInfo {
   backends: string[];
   /** Whether the native GELU kernels are registered on those backends. */
   gelu: boolean;
+  /** Whether the native LayerNorm kernels are registered on those backends. */
+  layerNorm: boolean;
 }
 
 type Kernel = ReturnType<typeof tf.getKernel>;
 const KERNELS = ['BatchMatMul', '_FusedMatMul'] as const;
 const stockKernels = new Map<string, Kernel>(); // `${backend}/${kernel}` → the kernel replaced
-const geluBackends = new Set<string>(); // backends where the GELU kernels are registered
+type Storages = (backend: unknown) => ReturnType<(typeof STORAGES)[string]>;
+type Factory = (native: ReturnType<typeof loadBinding>, storage: Storages) => unknown;
+/** The optional kernels beside the matMul, by option: kernel name → implementation. */
+const EXTRA_KERNELS: Record<'gelu' | 'layerNorm', Array<[string, Factory]>> = {
+  gelu: [[GELU_KERNEL, geluKernel], [GELU_GRAD_KERNEL, geluGradKernel]],
+  layerNorm: [[LAYER_NORM_KERNEL, layerNormKernel], [LAYER_NORM_GRAD_KERNEL, layerNormGradKernel], [LAYER_NORM_PARAM_GRAD_KERNEL, layerNormParamGradKernel]],
+};
+const extraBackends = new Set<string>(); // backends where some of them may be registered
 
-function unregisterGelu(backend: string): void {
-  for (const name of [GELU_KERNEL, GELU_GRAD_KERNEL]) if (tf.getKernel(name, backend)) tf.unregisterKernel(name, backend);
-  geluBackends.delete(backend);
+function unregisterExtras(backend: string): void {
+  for (const group of Object.values(EXTRA_KERNELS)) {
+    for (const [name] of group) if (tf.getKernel(name, backend)) tf.unregisterKernel(name, backend);
+  }
+  extraBackends.delete(backend);
 }
 
 /**
@@ -48,7 +68,8 @@ function unregisterGelu(backend: string): void {
  * (`[2,1,m,k]·[1,5,k,n]`, which the stock kernels get wrong). The cases it does not cover
  * (dtypes other than float32, fused activations other than linear, a bias that is not one row
  * of `n` values) go to the stock kernels, as does everything else. It also registers a native
- * exact GELU, forward and gradient, that `@vlm/core`'s `gelu` uses (option `gelu`). Call it after the backends
+ * exact GELU, forward and gradient, that `@vlm/core`'s `gelu` uses (option `gelu`), and a native
+ * LayerNorm, forward and gradients, that core's `LayerNorm` uses (option `layerNorm`). Call it after the backends
  * are registered (importing `@tensorflow/tfjs-backend-wasm`); calling it again changes the
  * thread count.
  *
@@ -60,7 +81,7 @@ function unregisterGelu(backend: string): void {
  * import '@tensorflow/tfjs-backend-wasm';
  * import { enableNativeMatMul } from '@vlm/native-matmul';
  * await tf.setBackend('wasm');
- * enableNativeMatMul({ threads: 2 }); // { isa: 'avx512', threads: 2, backends: ['wasm', 'cpu'], gelu: true }
+ * enableNativeMatMul({ threads: 2 }); // { isa: 'avx512', threads: 2, backends: ['wasm', 'cpu'], gelu: true, layerNorm: true }
  * ```
  */
 export function enableNativeMatMul(options: NativeMatMulOptions = {}): NativeMatMulInfo {
@@ -70,6 +91,7 @@ export function enableNativeMatMul(options: NativeMatMulOptions = {}): NativeMat
   if (!Number.isInteger(wanted) || wanted < 1) throw new Error(`enableNativeMatMul: threads must be a positive integer, got ${wanted}`);
   const requested = options.backends ?? ['wasm', 'cpu'];
   const gelu = options.gelu ?? true;
+  const layerNorm = options.layerNorm ?? true;
   // Check them all before replacing any kernel: a bad option leaves everything as it was.
   for (const backend of requested) {
     if (!Object.hasOwn(STORAGES, backend)) throw new Error(`enableNativeMatMul: backends can be 'wasm' or 'cpu', got '${backend}'`);
@@ -91,20 +113,23 @@ export function enableNativeMatMul(options: NativeMatMulOptions = {}): NativeMat
     if (stockKernels.has(`${backend}/BatchMatMul`)) {
       backends.push(backend);
       setFastMatMulBackend(backend, true);
-      unregisterGelu(backend);
-      if (gelu) {
-        tf.registerKernel({ kernelName: GELU_KERNEL, backendName: backend, kernelFunc: geluKernel(native, storage) as unknown as tf.KernelFunc });
-        tf.registerKernel({ kernelName: GELU_GRAD_KERNEL, backendName: backend, kernelFunc: geluGradKernel(native, storage) as unknown as tf.KernelFunc });
-        geluBackends.add(backend);
+      unregisterExtras(backend);
+      for (const [option, on] of [['gelu', gelu], ['layerNorm', layerNorm]] as const) {
+        if (!on) continue;
+        for (const [kernelName, factory] of EXTRA_KERNELS[option]) {
+          tf.registerKernel({ kernelName, backendName: backend, kernelFunc: factory(native, storage) as tf.KernelFunc });
+        }
+        extraBackends.add(backend);
       }
     }
   }
-  return { isa: native.info().isa, threads, backends, gelu };
+  return { isa: native.info().isa, threads, backends, gelu, layerNorm };
 }
 
 /**
  * Puts the stock matMul kernels back (and `@vlm/core`'s workarounds for their slow paths), and
- * removes the native GELU kernels (core's `gelu` composes stock kernels again).
+ * removes the native GELU and LayerNorm kernels (core's `gelu` and `LayerNorm` compose stock
+ * kernels again).
  *
  * @example
  * ```ts
@@ -120,7 +145,7 @@ export function disableNativeMatMul(): void {
     setFastMatMulBackend(backend, false);
   }
   stockKernels.clear();
-  for (const backend of [...geluBackends]) unregisterGelu(backend);
+  for (const backend of [...extraBackends]) unregisterExtras(backend);
 }
 
 /**

@@ -4,7 +4,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { disableNativeMatMul, enableNativeMatMul, nativeMatMulAvailable } from '@vlm/native-matmul';
-import { GELU_GRAD_KERNEL, GELU_KERNEL, gelu } from '@vlm/core';
+import {
+  GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, LAYER_NORM_PARAM_GRAD_KERNEL, LayerNorm, gelu,
+} from '@vlm/core';
 // Internal to @vlm/core (the same module instance as the '@vlm/core' alias imports): what
 // setFastMatMulBackend switches.
 import { onSlowMatMulWasm } from '../../core/src/wasm-kernels';
@@ -477,6 +479,195 @@ describe.runIf(available)(`native matMul kernels on the ${activeBackend} backend
         // core's gelu keeps other dtypes on the composed path
         expect(gelu(i).dtype).toBe('float32');
       });
+    });
+  });
+
+  describe('LayerNorm', () => {
+    const LN_KERNELS = [LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_PARAM_GRAD_KERNEL];
+    /** A LayerNorm of width `dim` with random weight and bias (or none). */
+    function layerNorm(dim: number, affine = true, eps = 1e-5): LayerNorm {
+      const ln = new LayerNorm({ dim, eps, elementwiseAffine: affine });
+      for (const [name, v] of ln.namedParameters()) tf.tidy(() => v.assign(tf.add(rand([dim], name === 'weight' ? 21 : 22), name === 'weight' ? 1 : 0)));
+      return ln;
+    }
+    /** Every element of `actual` within `tol · max(1, max |expected|)` of `expected`. */
+    function expectNear(actual: tf.Tensor, expected: tf.Tensor, tol: number, what: string) {
+      expect(actual.shape, what).toEqual(expected.shape);
+      const a = actual.dataSync(), e = expected.dataSync();
+      let worst = 0, at = -1, scale = 1;
+      for (let i = 0; i < e.length; i++) scale = Math.max(scale, Math.abs(e[i]!));
+      for (let i = 0; i < e.length; i++) {
+        const d = Math.abs(a[i]! - e[i]!);
+        if (!(d <= worst)) (worst = d), (at = i);
+      }
+      expect(worst, `${what}: worst element [${at}]: expected ${e[at]}, got ${a[at]}`).toBeLessThanOrEqual(tol * scale);
+    }
+    /** y, dx, dweight, dbias of `ln` at `x` for the loss sum(y·w). */
+    function valuesAndGrads(ln: LayerNorm, x: tf.Tensor, w: tf.Tensor): tf.Tensor[] {
+      const xv = tf.variable(x);
+      try {
+        const params = ln.parameters();
+        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(ln.forward(xv), w)), [xv, ...params]);
+        value.dispose();
+        const y = ln.forward(x);
+        return [y, grads[xv.name]!, ...params.map((p) => grads[p.name]!)];
+      } finally {
+        xv.dispose();
+      }
+    }
+    const cases: Array<[string, number[], number, number]> = [
+      // what, x's shape, scale, offset
+      ['width 1', [7, 1], 1, 0],
+      ['width 3, 7 rows', [7, 3], 1, 0],
+      ['width 1023, 1 row', [1, 1023], 1, 0],
+      ['width 1023, 7 rows', [7, 1023], 2, 0.5],
+      ['rank 3 [2, 5, 64]', [2, 5, 64], 1, 0],
+      ['[48, 2048] (split over threads)', [48, 2048], 1, 0],
+      ['large values (1e4 ± 3)', [7, 1023], 3, 1e4],
+      ['large spread (±1e4)', [5, 257], 1e4, 0],
+    ];
+
+    test.each(cases)('%s: values and gradients (x, weight, bias) equal to the stock path, through the native kernels', async (what, shape, scale, offset) => {
+      const ln = layerNorm(shape[shape.length - 1]!);
+      try {
+        tf.tidy(() => {
+          const x = tf.add(tf.mul(rand(shape, 31), scale), offset), w = rand(shape, 32);
+          const ours = valuesAndGrads(ln, x, w);
+          const theirs = stock(() => valuesAndGrads(ln, x, w));
+          // The stock path sums the row statistics in float32, these kernels in double: at
+          // 1e4 ± 3 the stock mean carries ~1e-3 of rounding, so compare x̂ there loosely.
+          const tol = offset >= 1e4 ? 2e-3 : 2e-5;
+          ['y', 'dx', 'dweight', 'dbias'].forEach((name, i) => expectNear(ours[i]!, theirs[i]!, tol, `${what} ${name}`));
+        });
+        const x = rand(shape, 33);
+        const info = await tf.profile(() => tf.grads((t: tf.Tensor) => tf.sum(ln.forward(t)))([x]));
+        const names = info.kernels.map((k) => k.name);
+        for (const name of [LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL]) expect(names, what).toContain(name);
+        expect(names, what).not.toContain('Mean');
+        tf.dispose([x, ...(info.result as tf.Tensor[])]);
+      } finally {
+        ln.dispose();
+      }
+    });
+
+    test('without weight and bias (elementwiseAffine: false), and with eps 1e-12: equal to the stock path', () => {
+      for (const eps of [1e-5, 1e-12]) {
+        const ln = layerNorm(65, false, eps);
+        tf.tidy(() => {
+          const x = rand([9, 65], 41), w = rand([9, 65], 42);
+          const ours = valuesAndGrads(ln, x, w), theirs = stock(() => valuesAndGrads(ln, x, w));
+          expect(ours).toHaveLength(2);
+          ['y', 'dx'].forEach((name, i) => expectNear(ours[i]!, theirs[i]!, 2e-5, `eps ${eps} ${name}`));
+        });
+        ln.dispose();
+      }
+    });
+
+    test('a constant row (variance 0) gives x̂ = 0 and finite gradients, as the stock path', () => {
+      const ln = layerNorm(5);
+      tf.tidy(() => {
+        const x = tf.tensor2d([[3, 3, 3, 3, 3], [1, 2, 3, 4, 5]]), w = rand([2, 5], 43);
+        const ours = valuesAndGrads(ln, x, w), theirs = stock(() => valuesAndGrads(ln, x, w));
+        ours.forEach((t, i) => expectNear(t, theirs[i]!, 2e-5, `output ${i}`));
+        for (const t of ours) expect(Array.from(t.dataSync()).every(Number.isFinite)).toBe(true);
+      });
+      ln.dispose();
+    });
+
+    test('only the weight and bias gradients (x constant, as a norm on frozen features): the native parameter kernel, no dx', async () => {
+      const ln = layerNorm(300);
+      const x = rand([40, 300], 44);
+      const [weight, bias] = ln.parameters() as [tf.Variable, tf.Variable];
+      const f = () => tf.sum(tf.mul(ln.forward(x), tf.range(0, 300)));
+      const info = await tf.profile(() => {
+        const { value, grads } = tf.variableGrads(f, [weight, bias]);
+        value.dispose();
+        return [grads[weight.name]!, grads[bias.name]!];
+      });
+      const names = info.kernels.map((k) => k.name);
+      expect(names).toContain(LAYER_NORM_PARAM_GRAD_KERNEL);
+      expect(names).not.toContain(LAYER_NORM_GRAD_KERNEL);
+      tf.tidy(() => {
+        const { value, grads } = stock(() => tf.variableGrads(f, [weight, bias]));
+        const ours = info.result as tf.Tensor[];
+        expectNear(ours[0]!, grads[weight.name]!, 2e-5, 'dweight');
+        expectNear(ours[1]!, grads[bias.name]!, 2e-5, 'dbias');
+        tf.dispose([value, ...ours]);
+      });
+      x.dispose();
+      ln.dispose();
+    });
+
+    test('threads 1 and 2 give the same bits: values and every gradient', () => {
+      const ln = layerNorm(1023);
+      tf.tidy(() => {
+        const x = tf.mul(rand([67, 1023], 51), 3), w = rand([67, 1023], 52);
+        const run = (threads: number) => {
+          enableNativeMatMul({ threads });
+          return valuesAndGrads(ln, x, w).map((t) => Array.from(t.dataSync()));
+        };
+        const [one, two] = [run(1), run(2)];
+        for (let i = 0; i < 4; i++) expect(two[i], `output ${i}`).toEqual(one[i]);
+      });
+      ln.dispose();
+    });
+
+    test("registered on both backends by default; { layerNorm: false } and disableNativeMatMul remove them (core's LayerNorm composes Mean again)", async () => {
+      for (const backend of BACKENDS) for (const name of LN_KERNELS) expect(tf.getKernel(name, backend), `${backend} ${name}`).toBeDefined();
+      const info = enableNativeMatMul({ layerNorm: false });
+      expect(info.layerNorm).toBe(false);
+      expect(info.gelu).toBe(true);
+      for (const backend of BACKENDS) for (const name of LN_KERNELS) expect(tf.getKernel(name, backend), `${backend} ${name}`).toBeUndefined();
+      expect(tf.getKernel(GELU_KERNEL, activeBackend)).toBeDefined();
+      const ln = new LayerNorm({ dim: 4 });
+      const x = tf.tensor2d([[1, 2, 3, 5]]);
+      const composed = await tf.profile(() => ln.forward(x));
+      expect(composed.kernels.map((k) => k.name)).toContain('Mean');
+      tf.dispose(composed.result as tf.Tensor);
+      expect(enableNativeMatMul({ gelu: false }).layerNorm).toBe(true);
+      expect(tf.getKernel(LAYER_NORM_KERNEL, activeBackend)).toBeDefined();
+      expect(tf.getKernel(GELU_KERNEL, activeBackend)).toBeUndefined();
+      const native = await tf.profile(() => ln.forward(x));
+      expect(native.kernels.map((k) => k.name)).toContain(LAYER_NORM_KERNEL);
+      expect(native.kernels.map((k) => k.name)).not.toContain('Mean');
+      tf.dispose(native.result as tf.Tensor);
+      disableNativeMatMul();
+      for (const backend of BACKENDS) for (const name of LN_KERNELS) expect(tf.getKernel(name, backend), `${backend} ${name}`).toBeUndefined();
+      tf.dispose([x]);
+      ln.dispose();
+    });
+
+    test('the kernels refuse wrong dtypes, shapes and inputs with an Error saying what they expected', () => {
+      const engine = tf.engine();
+      tf.tidy(() => {
+        const x = tf.ones([2, 3]), g = tf.ones([3]), i = tf.ones([2, 3], 'int32'), stats = tf.ones([2]);
+        expect(() => engine.runKernel(LAYER_NORM_KERNEL, { x: i }, { eps: 1e-5 })).toThrow(/VlmLayerNorm: expected x of dtype float32, got int32/);
+        expect(() => engine.runKernel(LAYER_NORM_KERNEL, { x, gamma: tf.ones([4]), beta: g }, { eps: 1e-5 })).toThrow(/VlmLayerNorm: expected gamma of shape \[3\], got \[4\]/);
+        expect(() => engine.runKernel(LAYER_NORM_KERNEL, { x, gamma: g }, { eps: 1e-5 })).toThrow(/VlmLayerNorm: expected gamma and beta both or neither, got gamma alone/);
+        expect(() => engine.runKernel(LAYER_NORM_KERNEL, { x }, {})).toThrow(/VlmLayerNorm: expected attr eps ≥ 0, got undefined/);
+        expect(() => engine.runKernel(LAYER_NORM_KERNEL, { x: tf.scalar(1) }, { eps: 1e-5 })).toThrow(/VlmLayerNorm: expected x with at least one axis/);
+        expect(() => engine.runKernel(LAYER_NORM_GRAD_KERNEL, { dy: tf.ones([2, 4]), x, mean: stats, rstd: stats })).toThrow(/VlmLayerNormGrad: expected dy of shape \[2,3\], got \[2,4\]/);
+        expect(() => engine.runKernel(LAYER_NORM_GRAD_KERNEL, { dy: x, x, mean: tf.ones([3]), rstd: stats })).toThrow(/VlmLayerNormGrad: expected mean of shape \[2\], got \[3\]/);
+        expect(() => engine.runKernel(LAYER_NORM_PARAM_GRAD_KERNEL, { dy: x, x, mean: stats })).toThrow(/VlmLayerNormParamGrad: expected inputs dy, x, mean and rstd/);
+        // core's LayerNorm says what it expected before any kernel runs
+        const ln = new LayerNorm({ dim: 3 });
+        expect(() => ln.forward(i)).toThrow(/LayerNorm input/);
+        ln.dispose();
+      });
+    });
+
+    test('empty inputs: no rows gives an empty output and dx, and zero weight/bias gradients', () => {
+      // (The stock path's weight gradient, a sum over no rows, is not always zero on wasm.)
+      const ln = layerNorm(6);
+      tf.tidy(() => {
+        const x = tf.zeros([0, 6]), w = tf.zeros([0, 6]);
+        const [y, dx, dweight, dbias] = valuesAndGrads(ln, x, w);
+        expect(y!.shape).toEqual([0, 6]);
+        expect(dx!.shape).toEqual([0, 6]);
+        expect(Array.from(dweight!.dataSync())).toEqual([0, 0, 0, 0, 0, 0]);
+        expect(Array.from(dbias!.dataSync())).toEqual([0, 0, 0, 0, 0, 0]);
+      });
+      ln.dispose();
     });
   });
 

@@ -1,6 +1,6 @@
 /**
  * pnpm bench [--backend wasm|cpu|webgpu] [--quick] [--only NAME[,NAME...]] [--modes infer,train]
- *            [--iters N] [--warmup N] [--micro-batch N] [--workers N [--verify]] [--native [--threads N]]
+ *            [--iters N] [--warmup N] [--micro-batch N] [--workers N [--verify]] [--native [--threads N] [--native-without K,…]]
  *            [--profile] [--vs-torch] [--torch-script PATH]
  *
  * Times the bridges on the configurations of the PyTorch reference `bench_torch.py`: one JSON
@@ -23,7 +23,7 @@ import { round3, timeIt } from './measure';
 
 const USAGE = `usage: pnpm bench [--backend wasm|cpu|webgpu] [--quick] [--only NAME[,NAME...]] [--modes infer,train]
                   [--iters N] [--warmup N] [--micro-batch N] [--workers N [--verify]]
-                  [--native [--threads N]] [--profile] [--vs-torch] [--torch-script PATH]
+                  [--native [--threads N] [--native-without gelu,layerNorm]] [--profile] [--vs-torch] [--torch-script PATH]
 configurations: ${CONFIG_NAMES.join(', ')}`;
 
 interface Options {
@@ -45,6 +45,8 @@ interface Options {
   native: boolean;
   /** Threads of the native matMul (0 = every CPU). */
   threads: number;
+  /** Native kernels besides the matMul to leave out (to measure what each brings). */
+  nativeWithout: Array<'gelu' | 'layerNorm'>;
   /** After timing, profile one more step and print the kernels that took the most time. */
   profile: boolean;
 }
@@ -63,6 +65,7 @@ function parseArgs(argv: string[]): Options {
     verify: false,
     native: false,
     threads: 0,
+    nativeWithout: [],
     profile: false,
     torchScript: resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/reference/bench_torch.py'),
   };
@@ -121,6 +124,12 @@ function parseArgs(argv: string[]): Options {
       case '--threads':
         o.threads = int('--threads', value(), 1);
         break;
+      case '--native-without': {
+        const names = (value() ?? '').split(',').filter(Boolean);
+        if (!names.length || names.some((n) => n !== 'gelu' && n !== 'layerNorm')) throw new Error(`--native-without must be a list of gelu,layerNorm, got '${names}'`);
+        o.nativeWithout = names as Options['nativeWithout'];
+        break;
+      }
       case '--vs-torch':
         o.vsTorch = true;
         break;
@@ -138,6 +147,7 @@ function parseArgs(argv: string[]): Options {
   }
   if (o.native && o.workers) throw new Error('--native and --workers are alternatives (the native matMul uses every core itself)');
   if (o.threads && !o.native) throw new Error('--threads sets the threads of --native');
+  if (o.nativeWithout.length && !o.native) throw new Error('--native-without leaves kernels out of --native');
   if (o.profile && o.workers) throw new Error('--profile profiles the main thread; it does not look into --workers');
   return o;
 }
@@ -163,6 +173,8 @@ interface Record_ {
   workers: number;
   /** The native matMul's micro-kernel (`avx512`, `avx2`, `generic`), or null on the stock kernels. */
   native_matmul: string | null;
+  /** The native kernels in use (`matMul`, `gelu`, `layerNorm`), or null on the stock kernels. */
+  native_kernels: string[] | null;
   micro_batch: number;
   numTensorsBefore: number;
   numTensorsAfter: number;
@@ -265,7 +277,9 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   const torch = o.vsTorch ? runTorch(o) : null;
   await selectBackend([o.backend]);
-  const native = o.native ? enableNativeMatMul(o.threads ? { threads: o.threads } : {}) : null;
+  const native = o.native
+    ? enableNativeMatMul({ ...(o.threads ? { threads: o.threads } : {}), ...Object.fromEntries(o.nativeWithout.map((k) => [k, false])) })
+    : null;
   const tfjsVersion = tf.version_core;
   log(`bench: backend ${tf.getBackend()}${o.workers ? ` × ${o.workers} worker threads` : ''}${native ? `, native matMul (${native.isa}, ${native.threads} threads)` : ''}, ${o.quick ? 'quick' : 'full-size'} shapes, ${o.warmup} warm-up + ${o.iters} timed runs`);
   const records: Record_[] = [];
@@ -327,6 +341,7 @@ async function main() {
           backend: tf.getBackend(),
           workers: o.workers,
           native_matmul: native?.isa ?? null,
+          native_kernels: native ? ['matMul', ...(['gelu', 'layerNorm'] as const).filter((k) => native[k])] : null,
           micro_batch: Math.min(mb, B),
           numTensorsBefore: before,
           numTensorsAfter: after,
