@@ -5,6 +5,7 @@
  *
  *   pnpm shapeworld-lm [--out DIR] [--steps N] [--layers N] [--width N] [--heads N] [--batch N]
  *                      [--lr X] [--seed N] [--eval-docs N] [--backend wasm|cpu] [--no-native]
+ *                      [--native-without gelu,layerNorm]
  *
  * Default: the committed model, into packages/shapeworld/lm. The same command on the same
  * backend and matMul kernels writes bit-identical weights.
@@ -19,7 +20,7 @@ import { enableNativeMatMul, nativeMatMulAvailable } from '@vlm/native-matmul';
 import { pretrainShapeWorldLM } from './pretrain';
 
 const args = process.argv.slice(2);
-const known = new Set(['--out', '--steps', '--layers', '--width', '--heads', '--batch', '--lr', '--seed', '--eval-docs', '--backend', '--no-native']);
+const known = new Set(['--out', '--steps', '--layers', '--width', '--heads', '--batch', '--lr', '--seed', '--eval-docs', '--backend', '--no-native', '--native-without']);
 for (const a of args) if (a.startsWith('--') && !known.has(a)) throw new Error(`shapeworld-lm: unknown flag ${a}; expected ${[...known].join(', ')}`);
 const option = (name: string): string | undefined => {
   const i = args.indexOf(`--${name}`);
@@ -41,8 +42,11 @@ async function main() {
   const out = resolve(option('out') ?? join(here, '..', '..', '..', 'packages', 'shapeworld', 'lm'));
   tf.enableProdMode();
   const backend = await selectBackend([(option('backend') ?? 'wasm') as 'wasm', 'cpu']);
-  const native = !args.includes('--no-native') && nativeMatMulAvailable() ? enableNativeMatMul() : null;
-  const kernels = native ? `@vlm/native-matmul (${native.isa}, ${native.threads} threads)` : 'stock TF.js matMul';
+  const without = (option('native-without') ?? '').split(',').filter(Boolean);
+  if (without.some((k) => k !== 'gelu' && k !== 'layerNorm')) throw new Error(`shapeworld-lm: --native-without must be a list of gelu,layerNorm, got '${without}'`);
+  const native = !args.includes('--no-native') && nativeMatMulAvailable() ? enableNativeMatMul({ gelu: !without.includes('gelu'), layerNorm: !without.includes('layerNorm') }) : null;
+  // which native kernels ran: the same weights come back only with the same ones
+  const kernels = native ? `@vlm/native-matmul (${native.isa}, ${native.threads} threads${native.layerNorm ? ', layerNorm' : ''})` : 'stock TF.js matMul';
   console.log(`backend ${backend}, ${kernels}`);
   const t0 = performance.now();
   const result = await pretrainShapeWorldLM({

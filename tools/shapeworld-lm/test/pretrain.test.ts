@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { LAYER_NORM_KERNEL } from '@vlm/core';
 import { loadDecoderLM, loadTokenizer } from '@vlm/frozen-loaders';
 import { COLOURS, SHAPES, worldText } from '@vlm/shapeworld';
 import { readShapeWorldLM, shapeWorldLMDir } from '../../../packages/shapeworld/src/node';
@@ -77,7 +78,9 @@ describe('the committed LM (packages/shapeworld/lm)', () => {
     const { lm, tok, report } = await loadFolder(shapeWorldLMDir());
     const got = probeLogits(lm, tok);
     // Bit-identical on the run's backend and kernels; other backends round differently (float32).
-    const same = report.backend === backend && report.kernels.startsWith('@vlm/native-matmul') === native;
+    // (the same kernels: the native matMul or not, and the native LayerNorm or not — the run records it)
+    const layerNormNow = tf.getKernel(LAYER_NORM_KERNEL, tf.getBackend()) !== undefined;
+    const same = report.backend === backend && report.kernels.startsWith('@vlm/native-matmul') === native && report.kernels.includes('layerNorm') === layerNormNow;
     let worst = 0;
     for (const [i, p] of got.entries()) {
       expect(p.inputIds).toEqual(report.probe[i].inputIds);
