@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from './module';
 import { lazyGradOp } from './lazy-grad';
+import { hasKernels } from './optional-kernels';
 
 /** Which GELU: `'none'` is the exact erf form (PyTorch's default), `'tanh'` the approximation. */
 export type GeluApproximation = 'none' | 'tanh';
@@ -15,12 +16,6 @@ export const GELU_KERNEL = 'VlmGelu';
 /** Name of the optional kernel `{ dy, x } → dy·GELU'(x)` (exact, float32) paired with {@link GELU_KERNEL}. */
 export const GELU_GRAD_KERNEL = 'VlmGeluGrad';
 
-/** Whether the active backend has both GELU kernels. */
-function hasGeluKernels(): boolean {
-  const backend = tf.getBackend();
-  return !!tf.getKernel(GELU_KERNEL, backend) && !!tf.getKernel(GELU_GRAD_KERNEL, backend);
-}
-
 /**
  * GELU, as `torch.nn.functional.gelu(x, approximate)`:
  * exact `0.5·x·(1 + erf(x/√2))`, or `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
@@ -33,7 +28,7 @@ function hasGeluKernels(): boolean {
  * ```
  */
 export function gelu(x: tf.Tensor, approximate: GeluApproximation = 'none'): tf.Tensor {
-  if (approximate === 'none' && x.dtype === 'float32' && hasGeluKernels()) {
+  if (approximate === 'none' && x.dtype === 'float32' && hasKernels([GELU_KERNEL, GELU_GRAD_KERNEL])) {
     const engine = tf.engine();
     return lazyGradOp(
       [x],

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { lazyGradOp } from './lazy-grad';
+import { hasKernels } from './optional-kernels';
 import { sumRows } from './matmul';
 import { Module } from './module';
 import { assertDtype, assertShape } from './shape-checks';
@@ -21,11 +22,6 @@ export const LAYER_NORM_GRAD_KERNEL = 'VlmLayerNormGrad';
  */
 export const LAYER_NORM_PARAM_GRAD_KERNEL = 'VlmLayerNormParamGrad';
 
-/** Whether the active backend has the three LayerNorm kernels. */
-function hasLayerNormKernels(): boolean {
-  const backend = tf.getBackend();
-  return [LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_PARAM_GRAD_KERNEL].every((name) => !!tf.getKernel(name, backend));
-}
 
 /** Constructor arguments of {@link LayerNorm}. */
 export interface LayerNormArgs {
@@ -75,7 +71,7 @@ export class LayerNorm extends Module {
     if (x.dtype !== 'float32') assertDtype(x, ['float32'], 'LayerNorm input');
     const affine = this.elementwiseAffine;
     const inputs = affine ? [x, this.parameter('weight'), this.parameter('bias')] : [x];
-    if (hasLayerNormKernels()) return this.forwardKernels(inputs);
+    if (hasKernels([LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_PARAM_GRAD_KERNEL])) return this.forwardKernels(inputs);
     // The closed-form gradient: a handful of row-wise ops instead of autodiff through moments,
     // and weight/bias gradients as row sums (fast on wasm, see `sumRows`).
     return lazyGradOp(

@@ -1,16 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeBinding } from './binding';
+import { checkFloat32 } from './kernel-inputs';
 import type { KernelImpl, Storage } from './matmul-kernels';
-
-function checkFloat32(kernel: string, name: string, t: tf.TensorInfo): void {
-  if (t.dtype !== 'float32') throw new Error(`${kernel}: expected ${name} of dtype float32, got ${t.dtype}`);
-}
 
 /** `VlmGelu` (`@vlm/core`'s `GELU_KERNEL`): `{ x } → GELU(x)`, exact, multi-threaded. */
 export function geluKernel(native: NativeBinding, storage: (backend: unknown) => Storage): KernelImpl {
   return (args) => {
     const { x } = args.inputs as { x: tf.TensorInfo };
-    checkFloat32('VlmGelu', 'x', x);
+    checkFloat32('VlmGelu', { x });
     const s = storage(args.backend);
     const n = tf.util.sizeFromShape(x.shape);
     return s.output(x.shape, (y, yOffset) => {
@@ -25,8 +22,7 @@ export function geluKernel(native: NativeBinding, storage: (backend: unknown) =>
 export function geluGradKernel(native: NativeBinding, storage: (backend: unknown) => Storage): KernelImpl {
   return (args) => {
     const { dy, x } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
-    checkFloat32('VlmGeluGrad', 'x', x);
-    checkFloat32('VlmGeluGrad', 'dy', dy);
+    checkFloat32('VlmGeluGrad', { x, dy });
     if (!tf.util.arraysEqual(dy.shape, x.shape)) throw new Error(`VlmGeluGrad: expected dy of x's shape [${x.shape}], got [${dy.shape}]`);
     const s = storage(args.backend);
     const n = tf.util.sizeFromShape(x.shape);

@@ -1,12 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeBinding } from './binding';
+import { checkFloat32 } from './kernel-inputs';
 import type { KernelImpl, Storage } from './matmul-kernels';
-
-function checkFloat32(kernel: string, inputs: Record<string, tf.TensorInfo | undefined>): void {
-  for (const [name, t] of Object.entries(inputs)) {
-    if (t && t.dtype !== 'float32') throw new Error(`${kernel}: expected ${name} of dtype float32, got ${t.dtype}`);
-  }
-}
 
 function checkShape(kernel: string, name: string, t: tf.TensorInfo, shape: number[]): void {
   if (!tf.util.arraysEqual(t.shape, shape)) throw new Error(`${kernel}: expected ${name} of shape [${shape}], got [${t.shape}]`);
