@@ -6,39 +6,40 @@ import { loadBinding } from './binding';
 import { STORAGES, batchMatMulKernel, fusedMatMulKernel } from './matmul-kernels';
 import { geluGradKernel, geluKernel } from './gelu-kernels';
 import { layerNormGradKernel, layerNormKernel, layerNormParamGradKernel } from './layer-norm-kernels';
+import { OPTIONAL_NATIVE_KERNELS, type OptionalNativeKernel } from './optional-kernels';
 
-/** Options of {@link enableNativeMatMul}. */
-export interface NativeMatMulOptions {
+/**
+ * Options of {@link enableNativeMatMul}. Beside `threads` and `backends`, one switch per
+ * optional kernel set, named as in {@link OPTIONAL_NATIVE_KERNELS} (default: `true`):
+ *
+ * - `gelu`: also register the native exact GELU, forward and gradient (`@vlm/core`'s
+ *   `GELU_KERNEL` and `GELU_GRAD_KERNEL`, which core's `gelu` then runs instead of five
+ *   elementwise kernels);
+ * - `layerNorm`: also register the native LayerNorm, forward and gradients (`@vlm/core`'s
+ *   `LAYER_NORM_KERNEL`, `LAYER_NORM_GRAD_KERNEL` and `LAYER_NORM_PARAM_GRAD_KERNEL`, which
+ *   core's `LayerNorm` then runs instead of its composed elementwise kernels).
+ *
+ * {@link nativeKernelsWithout} turns a list of sets to leave out into these switches.
+ */
+export interface NativeMatMulOptions extends Partial<Record<OptionalNativeKernel, boolean>> {
   /** Threads each product runs on (the calling thread included). Default: every CPU. */
   threads?: number;
   /** Backends whose matMul kernels to replace. Default: `['wasm', 'cpu']`, those registered. */
   backends?: Array<'wasm' | 'cpu'>;
-  /**
-   * Also register the native exact GELU, forward and gradient (`@vlm/core`'s `GELU_KERNEL` and
-   * `GELU_GRAD_KERNEL`, which core's `gelu` then runs instead of five elementwise kernels).
-   * Default: `true`.
-   */
-  gelu?: boolean;
-  /**
-   * Also register the native LayerNorm, forward and gradients (`@vlm/core`'s
-   * `LAYER_NORM_KERNEL`, `LAYER_NORM_GRAD_KERNEL` and `LAYER_NORM_PARAM_GRAD_KERNEL`, which
-   * core's `LayerNorm` then runs instead of its composed elementwise kernels). Default: `true`.
-   */
-  layerNorm?: boolean;
 }
 
-/** What {@link enableNativeMatMul} set up. */
-export interface NativeMatMulInfo {
+/**
+ * What {@link enableNativeMatMul} set up: the micro-kernel, the threads, the backends, and for
+ * each optional kernel set ({@link OPTIONAL_NATIVE_KERNELS}: `gelu`, `layerNorm`) whether it is
+ * registered on those backends.
+ */
+export interface NativeMatMulInfo extends Record<OptionalNativeKernel, boolean> {
   /** The micro-kernel picked for this CPU. */
   isa: 'avx512' | 'avx2' | 'generic';
   /** Threads each product runs on. */
   threads: number;
   /** Backends whose `BatchMatMul` and `_FusedMatMul` kernels are now native. */
   backends: string[];
-  /** Whether the native GELU kernels are registered on those backends. */
-  gelu: boolean;
-  /** Whether the native LayerNorm kernels are registered on those backends. */
-  layerNorm: boolean;
 }
 
 type Kernel = ReturnType<typeof tf.getKernel>;
@@ -47,7 +48,7 @@ const stockKernels = new Map<string, Kernel>(); // `${backend}/${kernel}` → th
 type Storages = (backend: unknown) => ReturnType<(typeof STORAGES)[string]>;
 type Factory = (native: ReturnType<typeof loadBinding>, storage: Storages) => unknown;
 /** The optional kernels beside the matMul, by option: kernel name → implementation. */
-const EXTRA_KERNELS: Record<'gelu' | 'layerNorm', Array<[string, Factory]>> = {
+const EXTRA_KERNELS: Record<OptionalNativeKernel, Array<[string, Factory]>> = {
   gelu: [[GELU_KERNEL, geluKernel], [GELU_GRAD_KERNEL, geluGradKernel]],
   layerNorm: [[LAYER_NORM_KERNEL, layerNormKernel], [LAYER_NORM_GRAD_KERNEL, layerNormGradKernel], [LAYER_NORM_PARAM_GRAD_KERNEL, layerNormParamGradKernel]],
 };
@@ -90,8 +91,7 @@ export function enableNativeMatMul(options: NativeMatMulOptions = {}): NativeMat
   const wanted = options.threads ?? cpus;
   if (!Number.isInteger(wanted) || wanted < 1) throw new Error(`enableNativeMatMul: threads must be a positive integer, got ${wanted}`);
   const requested = options.backends ?? ['wasm', 'cpu'];
-  const gelu = options.gelu ?? true;
-  const layerNorm = options.layerNorm ?? true;
+  const extras = Object.fromEntries(OPTIONAL_NATIVE_KERNELS.map((k) => [k, options[k] ?? true])) as Record<OptionalNativeKernel, boolean>;
   // Check them all before replacing any kernel: a bad option leaves everything as it was.
   for (const backend of requested) {
     if (!Object.hasOwn(STORAGES, backend)) throw new Error(`enableNativeMatMul: backends can be 'wasm' or 'cpu', got '${backend}'`);
@@ -114,8 +114,8 @@ export function enableNativeMatMul(options: NativeMatMulOptions = {}): NativeMat
       backends.push(backend);
       setFastMatMulBackend(backend, true);
       unregisterExtras(backend);
-      for (const [option, on] of [['gelu', gelu], ['layerNorm', layerNorm]] as const) {
-        if (!on) continue;
+      for (const option of OPTIONAL_NATIVE_KERNELS) {
+        if (!extras[option]) continue;
         for (const [kernelName, factory] of EXTRA_KERNELS[option]) {
           tf.registerKernel({ kernelName, backendName: backend, kernelFunc: factory(native, storage) as tf.KernelFunc });
         }
@@ -123,7 +123,7 @@ export function enableNativeMatMul(options: NativeMatMulOptions = {}): NativeMat
       }
     }
   }
-  return { isa: native.info().isa, threads, backends, gelu, layerNorm };
+  return { isa: native.info().isa, threads, backends, ...extras };
 }
 
 /**

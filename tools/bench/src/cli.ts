@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { microBatchGrads, selectBackend, type BackendName } from '@vlm/core';
-import { enableNativeMatMul } from '@vlm/native-matmul';
+import { OPTIONAL_NATIVE_KERNELS, enableNativeMatMul, nativeKernelsWithout, parseNativeWithout, type OptionalNativeKernel } from '@vlm/native-matmul';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -23,8 +23,9 @@ import { round3, timeIt } from './measure';
 
 const USAGE = `usage: pnpm bench [--backend wasm|cpu|webgpu] [--quick] [--only NAME[,NAME...]] [--modes infer,train]
                   [--iters N] [--warmup N] [--micro-batch N] [--workers N [--verify]]
-                  [--native [--threads N] [--native-without gelu,layerNorm]] [--profile] [--vs-torch] [--torch-script PATH]
-configurations: ${CONFIG_NAMES.join(', ')}`;
+                  [--native [--threads N] [--native-without ${OPTIONAL_NATIVE_KERNELS.join(',')}]] [--profile] [--vs-torch] [--torch-script PATH]
+configurations: ${CONFIG_NAMES.join(', ')}
+--native-without: a non-empty list of the native kernels to leave out, each at most once`;
 
 interface Options {
   backend: BackendName;
@@ -46,7 +47,7 @@ interface Options {
   /** Threads of the native matMul (0 = every CPU). */
   threads: number;
   /** Native kernels besides the matMul to leave out (to measure what each brings). */
-  nativeWithout: Array<'gelu' | 'layerNorm'>;
+  nativeWithout: OptionalNativeKernel[];
   /** After timing, profile one more step and print the kernels that took the most time. */
   profile: boolean;
 }
@@ -124,12 +125,9 @@ function parseArgs(argv: string[]): Options {
       case '--threads':
         o.threads = int('--threads', value(), 1);
         break;
-      case '--native-without': {
-        const names = (value() ?? '').split(',').filter(Boolean);
-        if (!names.length || names.some((n) => n !== 'gelu' && n !== 'layerNorm')) throw new Error(`--native-without must be a list of gelu,layerNorm, got '${names}'`);
-        o.nativeWithout = names as Options['nativeWithout'];
+      case '--native-without':
+        o.nativeWithout = parseNativeWithout(value() ?? '');
         break;
-      }
       case '--vs-torch':
         o.vsTorch = true;
         break;
@@ -278,7 +276,7 @@ async function main() {
   const torch = o.vsTorch ? runTorch(o) : null;
   await selectBackend([o.backend]);
   const native = o.native
-    ? enableNativeMatMul({ ...(o.threads ? { threads: o.threads } : {}), ...Object.fromEntries(o.nativeWithout.map((k) => [k, false])) })
+    ? enableNativeMatMul({ ...(o.threads ? { threads: o.threads } : {}), ...nativeKernelsWithout(o.nativeWithout) })
     : null;
   const tfjsVersion = tf.version_core;
   log(`bench: backend ${tf.getBackend()}${o.workers ? ` × ${o.workers} worker threads` : ''}${native ? `, native matMul (${native.isa}, ${native.threads} threads)` : ''}, ${o.quick ? 'quick' : 'full-size'} shapes, ${o.warmup} warm-up + ${o.iters} timed runs`);
@@ -341,7 +339,7 @@ async function main() {
           backend: tf.getBackend(),
           workers: o.workers,
           native_matmul: native?.isa ?? null,
-          native_kernels: native ? ['matMul', ...(['gelu', 'layerNorm'] as const).filter((k) => native[k])] : null,
+          native_kernels: native ? ['matMul', ...OPTIONAL_NATIVE_KERNELS.filter((k) => native[k])] : null,
           micro_batch: Math.min(mb, B),
           numTensorsBefore: before,
           numTensorsAfter: after,

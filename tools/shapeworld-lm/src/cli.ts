@@ -5,7 +5,7 @@
  *
  *   pnpm shapeworld-lm [--out DIR] [--steps N] [--layers N] [--width N] [--heads N] [--batch N]
  *                      [--lr X] [--seed N] [--eval-docs N] [--backend wasm|cpu] [--no-native]
- *                      [--native-without gelu,layerNorm]
+ *                      [--native-without gelu,layerNorm]   (a non-empty list, each at most once)
  *
  * Default: the committed model, into packages/shapeworld/lm. The same command on the same
  * backend and matMul kernels writes bit-identical weights.
@@ -16,7 +16,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { selectBackend } from '@vlm/core';
-import { enableNativeMatMul, nativeMatMulAvailable } from '@vlm/native-matmul';
+import { enableNativeMatMul, nativeKernelsWithout, nativeMatMulAvailable, parseNativeWithout } from '@vlm/native-matmul';
 import { pretrainShapeWorldLM } from './pretrain';
 
 const args = process.argv.slice(2);
@@ -38,13 +38,14 @@ const num = (name: string): number | undefined => {
 };
 
 async function main() {
+  // Checked before anything runs (an empty list is an error, as in the bench).
+  const withoutFlag = option('native-without');
+  const without = withoutFlag === undefined ? [] : parseNativeWithout(withoutFlag);
   const here = dirname(fileURLToPath(import.meta.url));
   const out = resolve(option('out') ?? join(here, '..', '..', '..', 'packages', 'shapeworld', 'lm'));
   tf.enableProdMode();
   const backend = await selectBackend([(option('backend') ?? 'wasm') as 'wasm', 'cpu']);
-  const without = (option('native-without') ?? '').split(',').filter(Boolean);
-  if (without.some((k) => k !== 'gelu' && k !== 'layerNorm')) throw new Error(`shapeworld-lm: --native-without must be a list of gelu,layerNorm, got '${without}'`);
-  const native = !args.includes('--no-native') && nativeMatMulAvailable() ? enableNativeMatMul({ gelu: !without.includes('gelu'), layerNorm: !without.includes('layerNorm') }) : null;
+  const native = !args.includes('--no-native') && nativeMatMulAvailable() ? enableNativeMatMul(nativeKernelsWithout(without)) : null;
   // which native kernels ran: the same weights come back only with the same ones
   const kernels = native ? `@vlm/native-matmul (${native.isa}, ${native.threads} threads${native.layerNorm ? ', layerNorm' : ''})` : 'stock TF.js matMul';
   console.log(`backend ${backend}, ${kernels}`);

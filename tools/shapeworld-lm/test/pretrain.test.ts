@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { LAYER_NORM_KERNEL } from '@vlm/core';
 import { loadDecoderLM, loadTokenizer } from '@vlm/frozen-loaders';
+import { nativeMatMulAvailable } from '@vlm/native-matmul';
 import { COLOURS, SHAPES, worldText } from '@vlm/shapeworld';
 import { readShapeWorldLM, shapeWorldLMDir } from '../../../packages/shapeworld/src/node';
 import { packDocuments, probeLogits } from '../src/pretrain';
@@ -70,6 +71,35 @@ describe('shapeworld-lm pretraining script', () => {
     for (const [i, p] of got.entries()) expect(p.logits).toEqual(report.probe[i].logits);
     lm.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('shapeworld-lm --native-without (parsed by @vlm/native-matmul\'s parseNativeWithout)', () => {
+  // As in packages/native-matmul's suite: the addon must be built unless VLM_NATIVE_OPTIONAL=1.
+  const skipNative = process.env.VLM_NATIVE_OPTIONAL === '1' && !nativeMatMulAvailable();
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+
+  test.skipIf(skipNative).each([
+    ['layerNorm', false],
+    [' gelu ', true],
+  ])('--native-without %j: pretraining.json\'s kernels name the native LayerNorm: %s', (value, layerNorm) => {
+    expect(existsSync(cli), `build tools/shapeworld-lm first (${cli})`).toBe(true);
+    const out = mkdtempSync(join(tmpdir(), 'swlm-without-'));
+    const r = run('--out', out, '--steps', '1', '--layers', '1', '--width', '32', '--heads', '2', '--batch', '2', '--eval-docs', '2', '--backend', backend, '--native-without', value);
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(join(out, 'pretraining.json'), 'utf8'));
+    expect(report.kernels).toMatch(/^@vlm\/native-matmul \((avx512|avx2|generic), \d+ threads(, layerNorm)?\)$/);
+    expect(report.kernels.includes('layerNorm')).toBe(layerNorm);
+  });
+
+  test("an empty list is an error (it used to be ignored), as are unknown names: exit 1 before pretraining, with the parser's message", () => {
+    const out = mkdtempSync(join(tmpdir(), 'swlm-bad-'));
+    const expected = '--native-without: expected a comma-separated list of gelu, layerNorm (each at most once); got';
+    const empty = run('--out', out, '--steps', '1', '--backend', backend, '--native-without', '');
+    expect([empty.status, empty.stdout, empty.stderr.trim()]).toEqual([1, '', `${expected} '' (an empty list)`]);
+    const unknown = run('--out', out, '--native-without', 'gelu,foo');
+    expect([unknown.status, unknown.stdout, unknown.stderr.trim()]).toEqual([1, '', `${expected} 'gelu,foo' ('foo' is not one)`]);
+    expect(existsSync(join(out, 'pretraining.json'))).toBe(false);
   });
 });
 
