@@ -3,6 +3,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, writeSafetensors } from '@vlm/core';
 import {
+  IMAGE_VIEW,
+  MAX_CHANNEL_VIEW,
+  MultiViewVisionEncoder,
   NSFWJS_MOBILENET_V2_COLOUR_CUT,
   StandardizedVisionEncoder,
   loadDecoderLM,
@@ -22,6 +25,14 @@ import { SafetensorsFeatureStore } from '@vlm/train/node';
 
 /** Where the demo cuts nsfwjs' MobileNetV2 (shared with apps/web; see `NSFWJS_MOBILENET_V2_COLOUR_CUT` in @vlm/frozen-loaders). */
 export const DEMO_ENCODER = NSFWJS_MOBILENET_V2_COLOUR_CUT;
+
+/**
+ * The views of each image the encoder sees, their tokens one after the other (49 + 49): the image
+ * and its colour-blind max-channel view, from which the bridges read shape the same way in every
+ * colour (the README has the measurements).
+ */
+export const DEMO_VIEWS = [IMAGE_VIEW, MAX_CHANNEL_VIEW] as const;
+const viewNames = DEMO_VIEWS.map((v) => v.name).join(',');
 
 /** The file in a run folder with the vision tokens' standardization (`mean`, `std`: `[width]`). */
 export const STANDARDIZATION_FILE = 'vision-standardization.safetensors';
@@ -45,7 +56,7 @@ export interface FrozenModels {
  * (`@vlm/shapeworld`'s pretrained GPT-2 folder, loaded like any Hugging Face GPT-2).
  */
 export async function loadFrozenModels(): Promise<FrozenModels> {
-  const encoder = await loadNsfwjsMobileNetV2Encoder(DEMO_ENCODER);
+  const encoder = new MultiViewVisionEncoder(await loadNsfwjsMobileNetV2Encoder(DEMO_ENCODER), DEMO_VIEWS);
   const dir = shapeWorldLMDir();
   if (!existsSync(join(dir, 'model.safetensors'))) {
     throw new Error(`the world's pretrained LM is missing: expected ${join(dir, 'model.safetensors')} (shipped in @vlm/shapeworld; \`pnpm shapeworld-lm\` regenerates it)`);
@@ -89,6 +100,25 @@ export function standardizeEncoder(frozen: FrozenModels, statistics: VisionToken
   return enc;
 }
 
+/**
+ * The standardized encoder with its views side by side per position (`[N, 49, 2·192]`, what the
+ * LLaVA-style MLP projector reads) and the view count for `viewsSideBySide` of cached features.
+ * Shares the raw encoder with `standardized` (disposing it leaves that one intact).
+ */
+export function sideBySideEncoder(standardized: StandardizedVisionEncoder): { encoder: StandardizedVisionEncoder; views: number } {
+  const multi = standardized.encoder;
+  if (!(multi instanceof MultiViewVisionEncoder)) throw new Error(`sideBySideEncoder: expected a standardized MultiViewVisionEncoder, got ${multi.name}`);
+  const side = new MultiViewVisionEncoder(multi.encoder, multi.views, { join: 'channels', ownsEncoder: false });
+  const v = multi.views.length;
+  // the same per-channel statistics, repeated for each view's channels
+  const stats = tf.tidy(() => ({ mean: tf.tile(standardized.mean, [v]) as tf.Tensor1D, std: tf.tile(standardized.std, [v]) as tf.Tensor1D }));
+  try {
+    return { encoder: new StandardizedVisionEncoder(side, stats), views: v };
+  } finally {
+    tf.dispose([stats.mean, stats.std]);
+  }
+}
+
 /** Per-channel statistics of the raw features of `indices` (the training images). */
 export function trainingStatistics(rawFeatures: tf.Tensor3D, indices: readonly number[]): VisionTokenStatistics {
   const picked = tf.gather(rawFeatures, indices as number[]);
@@ -102,7 +132,7 @@ export function trainingStatistics(rawFeatures: tf.Tensor3D, indices: readonly n
 /** Writes the encoder's standardization into `dir/vision-standardization.safetensors` (with the cut in its metadata). */
 export function writeStandardization(dir: string, enc: StandardizedVisionEncoder): string {
   const path = join(dir, STANDARDIZATION_FILE);
-  writeFileSync(path, writeSafetensors({ mean: enc.mean, std: enc.std }, { encoder: enc.encoder.name, layer: DEMO_ENCODER.layer, pool: String(DEMO_ENCODER.pool) }));
+  writeFileSync(path, writeSafetensors({ mean: enc.mean, std: enc.std }, { encoder: enc.encoder.name, layer: DEMO_ENCODER.layer, pool: String(DEMO_ENCODER.pool), views: viewNames }));
   return path;
 }
 
@@ -114,9 +144,9 @@ export function readStandardization(dir: string): VisionTokenStatistics {
   const { mean, std, ...rest } = tensors;
   tf.dispose(Object.values(rest));
   if (!mean || !std) throw new Error(`${path}: expected tensors 'mean' and 'std', got ${Object.keys(tensors).join(', ') || 'none'}`);
-  if (metadata.layer !== DEMO_ENCODER.layer || metadata.pool !== String(DEMO_ENCODER.pool)) {
+  if (metadata.layer !== DEMO_ENCODER.layer || metadata.pool !== String(DEMO_ENCODER.pool) || (metadata.views ?? 'image') !== viewNames) {
     tf.dispose([mean, std]);
-    throw new Error(`${path}: made for the encoder cut at ${metadata.layer} (pool ${metadata.pool}), this demo cuts at ${DEMO_ENCODER.layer} (pool ${DEMO_ENCODER.pool}): run \`npm run demo\` again`);
+    throw new Error(`${path}: made for the encoder cut at ${metadata.layer} (pool ${metadata.pool}, views ${metadata.views ?? 'image'}), this demo cuts at ${DEMO_ENCODER.layer} (pool ${DEMO_ENCODER.pool}, views ${viewNames}): run \`npm run demo\` again`);
   }
   return { mean: mean as tf.Tensor1D, std: std as tf.Tensor1D };
 }

@@ -5,10 +5,11 @@ import { causalLmLoss, manualSeed } from '@vlm/core';
 import { Blip2, Flamingo, Llava, probeQueries, smallFlamingoBridge, type FlamingoBridgeConfig } from '@vlm/pipelines';
 import { writeBridge } from '@vlm/pipelines/node';
 import { COLOURS, SHAPES, SIZES, canonicalCaption, cellOf, encodePng } from '@vlm/shapeworld';
+import { viewsSideBySide } from '@vlm/frozen-loaders';
 import { batchUnits, flamingoBatch, softPromptBatch, tokenize, unitDataset, type FlamingoBatch, type SoftPromptBatch, type Tokenized } from './batches';
 import type { DemoArgs } from './cli-args';
 import { heldOutScores, fewShotEpisodes, fewShotVqa, flamingoAnswerer, gateAblation, gateContributions, lmOnlyAnswerer, softPromptAnswerer } from './evaluate';
-import { cachedFeatures, loadFrozenModels, standardizeEncoder, trainingStatistics, writeStandardization, type FrozenModels } from './frozen-models';
+import { cachedFeatures, loadFrozenModels, sideBySideEncoder, standardizeEncoder, trainingStatistics, writeStandardization, type FrozenModels } from './frozen-models';
 import { writeReport } from './report';
 import type { DemoResults } from './results';
 import { demoSizes } from './sizes';
@@ -135,7 +136,7 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   })();
   log(`  stage-1 retrieval on held-out scenes: image→text R@1 ${pct(retrieval.i2t_r1)}, text→image R@1 ${pct(retrieval.t2i_r1)}`);
   const softLoss = (m: Blip2 | Llava) => (b: SoftPromptBatch) => m.loss({ visionTokens: b.visionTokens, inputIds: b.inputIds, attentionMask: b.attentionMask, promptLength: b.promptLength });
-  const softData = (m: Blip2 | Llava, examples: Tokenized[]) => unitDataset(batchUnits(examples, sizes.batchSize, args.seed), (u) => softPromptBatch(m, u, features, frozen.padId, frozen.imageId));
+  const softData = (m: Blip2 | Llava, examples: Tokenized[], tokens = features) => unitDataset(batchUnits(examples, sizes.batchSize, args.seed), (u) => softPromptBatch(m, u, tokens, frozen.padId, frozen.imageId));
   const blip2Run = await trainPhases<SoftPromptBatch>(
     'blip2',
     { qformer: blip2.qformer },
@@ -156,19 +157,23 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   const lmOnly = lmOnlyAnswerer(frozen);
   const lmHeld = heldOutScores(lmOnly, data);
   log(`  LM alone: ${fmt(lmHeld.scores)}`);
-  const llava = new Llava({ vision: frozen.encoder, lm: frozen.lm, projector: { inFeatures: frozen.encoder.tokenWidth, outFeatures: frozen.lm.info.embedDim }, imageTokenId: frozen.imageId, tokenizer: tok });
+  // An LLaVA projector spends an LM position per token: it reads the views side by side (49 tokens
+  // of both views' channels), so its prompt stays as long as one view's tokens.
+  const sideBySide = sideBySideEncoder(encoder);
+  const sideFeatures = viewsSideBySide(features, sideBySide.views);
+  const llava = new Llava({ vision: sideBySide.encoder, lm: frozen.lm, projector: { inFeatures: sideBySide.encoder.tokenWidth, outFeatures: frozen.lm.info.embedDim }, imageTokenId: frozen.imageId, tokenizer: tok });
   const llavaRun = await trainPhases<SoftPromptBatch>(
     'mlp-projector',
     llava,
     [
-      { name: 'mlp-projector-align', data: softData(llava, capT), steps: sizes.pairSteps },
-      { name: 'mlp-projector', data: softData(llava, [...capT, ...qaT]), steps: sizes.steps },
+      { name: 'mlp-projector-align', data: softData(llava, capT, sideFeatures), steps: sizes.pairSteps },
+      { name: 'mlp-projector', data: softData(llava, [...capT, ...qaT], sideFeatures), steps: sizes.steps },
     ],
     softLoss(llava),
     settings,
   );
   logRun(log, llavaRun);
-  const llavaHeld = heldOutScores(softPromptAnswerer(llava, features, frozen.eocId), data);
+  const llavaHeld = heldOutScores(softPromptAnswerer(llava, sideFeatures, frozen.eocId), data);
   log(`  MLP projector: ${fmt(llavaHeld.scores)}`);
 
   // ------------------------------------------------------------------ experiments
@@ -260,8 +265,9 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   log(`\nwrote ${join(args.out, 'results.json')}, ${join(args.out, 'report.html')}, bridges (${Object.values(bridges).map((b) => b.weights).join(', ')}), metrics/ and checkpoints/`);
 
   cache.dispose();
-  features.dispose();
+  tf.dispose([features, sideFeatures]);
   for (const m of [flamingo, blip2, llava]) m.dispose();
+  sideBySide.encoder.dispose();
   frozen.lm.dispose();
   frozen.encoder.dispose();
   log(`done in ${results.seconds.toFixed(1)} s; tensors left behind: ${tf.memory().numTensors - tensorsAtStart}`);

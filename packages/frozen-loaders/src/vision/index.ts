@@ -14,6 +14,7 @@ export * from './layers-model-encoder';
 export * from './graph-model-encoder';
 export * from './nsfwjs-mobilenet';
 export * from './standardized-vision-encoder';
+export * from './multi-view-vision-encoder';
 export { sniffImageFormat, decodeImage, readImageSource } from './image-decode';
 export type { RawImage, EncodedImageFormat, CanvasLike, DrawableImage } from './image-decode';
 export * from './preprocess';
