@@ -9,7 +9,7 @@ import { viewsSideBySide } from '@vlm/frozen-loaders';
 import { batchUnits, flamingoBatch, softPromptBatch, tokenize, unitDataset, type FlamingoBatch, type SoftPromptBatch, type Tokenized } from './batches';
 import type { DemoArgs } from './cli-args';
 import { heldOutScores, fewShotEpisodes, fewShotVqa, flamingoAnswerer, gateAblation, gateContributions, lmOnlyAnswerer, softPromptAnswerer } from './evaluate';
-import { cachedFeatures, loadFrozenModels, sideBySideEncoder, standardizeEncoder, trainingStatistics, writeStandardization, type FrozenModels } from './frozen-models';
+import { DEMO_VIEWS, cachedFeatures, loadFrozenModels, sideBySideEncoder, standardizeEncoder, trainingStatistics, writeStandardization, type FrozenModels } from './frozen-models';
 import { writeReport } from './report';
 import type { DemoResults } from './results';
 import { demoSizes } from './sizes';
@@ -20,7 +20,7 @@ type Log = (s?: string) => void;
 
 /** The bridges' shapes (the saved configs repeat them; `caption`/`ask` rebuild from those): the apps' small Flamingo bridge. */
 export function flamingoBridgeConfig(frozen: FrozenModels, quick: boolean): FlamingoBridgeConfig {
-  return smallFlamingoBridge({ tokenWidth: frozen.encoder.tokenWidth, mediaTokenId: frozen.imageId, eocTokenId: frozen.eocId, perceiverDepth: quick ? 1 : 2 });
+  return smallFlamingoBridge({ tokenWidth: frozen.encoder.tokenWidth, mediaTokenId: frozen.imageId, eocTokenId: frozen.eocId, perceiverDepth: quick ? 1 : 2, framesPerImage: DEMO_VIEWS.length });
 }
 
 export function blip2QFormerArgs(frozen: FrozenModels) {

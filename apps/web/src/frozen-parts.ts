@@ -3,7 +3,7 @@
 // @vlm/shapeworld), and the Flamingo bridge trained by the demo (public/bridges/).
 import * as tf from '@tensorflow/tfjs-core';
 import { readSafetensors } from '@vlm/core';
-import { NSFWJS_MOBILENET_V2_COLOUR_CUT, StandardizedVisionEncoder, loadDecoderLM, loadNsfwjsMobileNetV2Encoder, loadTokenizer, preprocessImages, visionTokenStatistics, type CausalLM, type ImageInput, type LMTokenizer, type VisionEncoder } from '@vlm/frozen-loaders';
+import { MultiViewVisionEncoder, NSFWJS_MOBILENET_V2_COLOUR_CUT, StandardizedVisionEncoder, imageViewsNamed, loadDecoderLM, loadNsfwjsMobileNetV2Encoder, loadTokenizer, preprocessImages, visionTokenStatistics, type CausalLM, type ImageInput, type LMTokenizer, type VisionEncoder } from '@vlm/frozen-loaders';
 import type { FlamingoBridgeConfig, SavedBridge } from '@vlm/pipelines';
 import lmConfig from '../../../packages/shapeworld/lm/config.json?raw';
 import lmTokenizer from '../../../packages/shapeworld/lm/tokenizer.json?raw';
@@ -58,14 +58,16 @@ export async function fetchTrainedBridge(): Promise<SavedBridge<FlamingoBridgeCo
  */
 export async function loadFrozenParts(statsImages: () => ImageInput[], log: (s: string) => void): Promise<FrozenParts> {
   log('loading the MobileNetV2 embedded in nsfwjs…');
-  const raw = await loadNsfwjsMobileNetV2Encoder(NSFWJS_MOBILENET_V2_COLOUR_CUT);
+  let raw: VisionEncoder = await loadNsfwjsMobileNetV2Encoder(NSFWJS_MOBILENET_V2_COLOUR_CUT);
   let mean: tf.Tensor1D;
   let std: tf.Tensor1D;
   let standardization: string;
   const stats = await fetchOptional(`${BRIDGE_DIR}vision-standardization.safetensors`);
   if (stats) {
-    const t = readSafetensors(stats, { source: 'vision-standardization.safetensors' }).tensors;
+    const { tensors: t, metadata } = readSafetensors(stats, { source: 'vision-standardization.safetensors' });
     if (!t.mean || !t.std) throw new Error(`vision-standardization.safetensors: expected tensors 'mean' and 'std', got ${Object.keys(t).join(', ')}`);
+    // a bridge trained on several views of each image (the demo's: the image and its max-channel view) sees them here too
+    if (metadata.views && metadata.views !== 'image') raw = new MultiViewVisionEncoder(raw, imageViewsNamed(metadata.views.split(',')));
     mean = t.mean as tf.Tensor1D;
     std = t.std as tf.Tensor1D;
     standardization = 'statistics of the shipped bridge\'s training images';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, test } from 'vitest';
-import { IMAGE_VIEW, LayersModelEncoder, MAX_CHANNEL_VIEW, MultiViewVisionEncoder, mobileNetPreprocessing, viewsSideBySide, type ImagePreprocessing, type ImageView } from '../src/vision/index';
+import { IMAGE_VIEW, IMAGE_VIEWS, LayersModelEncoder, imageViewsNamed, MAX_CHANNEL_VIEW, MultiViewVisionEncoder, mobileNetPreprocessing, viewsSideBySide, type ImagePreprocessing, type ImageView } from '../src/vision/index';
 
 function smallEncoder(): LayersModelEncoder {
   const input = tfl.input({ shape: [8, 8, 3], name: 'image' });
@@ -113,5 +113,14 @@ describe('MultiViewVisionEncoder', () => {
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose(pixels);
     raw.dispose();
+  });
+});
+
+describe('imageViewsNamed', () => {
+  test('names → views in that order; an unknown name lists the known ones', () => {
+    expect(imageViewsNamed(['max-channel', 'image'])).toEqual([MAX_CHANNEL_VIEW, IMAGE_VIEW]);
+    expect(Object.keys(IMAGE_VIEWS)).toEqual(['image', 'max-channel']);
+    expect(() => imageViewsNamed(['image', 'sepia'])).toThrow(/no view named 'sepia' \(known: image, max-channel\)/);
+    expect(() => imageViewsNamed(['toString'])).toThrow(/no view named 'toString'/);
   });
 });

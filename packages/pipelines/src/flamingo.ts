@@ -43,6 +43,14 @@ export interface FlamingoBridgeConfig {
   mediaTokenId: number;
   /** Id of `<|endofchunk|>` (generation stops there). */
   eocTokenId: number;
+  /**
+   * Each image's vision tokens are this many frames, one after the other: the views of a
+   * `MultiViewVisionEncoder` of `@vlm/frozen-loaders` (the demo's image and its colour-blind
+   * view), or the frames of a clip. The Perceiver Resampler adds its learned frame embedding
+   * (`frame_embs`, OpenFlamingo's) to each, so it knows which tokens come from which; it needs
+   * `perceiver.maxNumFrames` ≥ this. Default: `1`.
+   */
+  framesPerImage?: number;
 }
 
 /** Constructor arguments of {@link Flamingo}. */
@@ -132,6 +140,14 @@ export class Flamingo extends Module {
     const { vision, lm, bridge } = args;
     if (bridge.perceiver.dim !== vision.tokenWidth) {
       throw new Error(`Flamingo: the perceiver's dim (${bridge.perceiver.dim}) must equal the vision encoder's token width (${vision.tokenWidth})`);
+    }
+    const frames = bridge.framesPerImage ?? 1;
+    if (!Number.isInteger(frames) || frames < 1) throw new Error(`Flamingo: framesPerImage must be a positive integer, got ${String(bridge.framesPerImage)}`);
+    if (frames > 1 && !((bridge.perceiver.maxNumFrames ?? 0) >= frames)) {
+      throw new Error(`Flamingo: framesPerImage ${frames} needs the perceiver's frame embeddings (perceiver.maxNumFrames >= ${frames}), got maxNumFrames ${String(bridge.perceiver.maxNumFrames)}`);
+    }
+    if (Number.isFinite(vision.numTokens) && vision.numTokens % frames !== 0) {
+      throw new Error(`Flamingo: the vision encoder's ${vision.numTokens} tokens per image do not split into framesPerImage ${frames} frames`);
     }
     this.vision = vision;
     this.lm = lm;
@@ -231,13 +247,16 @@ export class Flamingo extends Module {
   }
 
   /**
-   * Vision tokens `[batch, T_img, tokens, width]` (or `[batch, T_img, F, tokens, width]` with
-   * frames) → visual tokens `[batch, T_img, numLatents, width]` (the Perceiver Resampler).
+   * Vision tokens `[batch, T_img, tokens, width]` (split into the bridge's
+   * {@link FlamingoBridgeConfig.framesPerImage} frames) or `[batch, T_img, F, tokens, width]` →
+   * visual tokens `[batch, T_img, numLatents, width]` (the Perceiver Resampler).
    */
   resample(visionTokens: tf.Tensor): tf.Tensor {
     if (visionTokens.rank === 4) {
       const [b, t, n, d] = visionTokens.shape as [number, number, number, number];
-      return tf.tidy(() => this.perceiver.forward(tf.reshape(visionTokens, [b, t, 1, n, d])));
+      const frames = this.bridge.framesPerImage ?? 1;
+      if (n % frames !== 0) throw new Error(`Flamingo vision tokens: expected [batch, T_img, tokens, width] with tokens a multiple of framesPerImage ${frames}, got [${visionTokens.shape}]`);
+      return tf.tidy(() => this.perceiver.forward(tf.reshape(visionTokens, [b, t, frames, n / frames, d])));
     }
     assertShape(visionTokens, [null, null, null, null, this.vision.tokenWidth], 'Flamingo vision tokens', ['batch', 'T_img', 'frames', 'tokens', 'width']);
     return this.perceiver.forward(visionTokens);

@@ -10,6 +10,12 @@ export interface SmallFlamingoBridgeArgs {
   eocTokenId: number;
   /** Perceiver Resampler layers. Default: `1` (the web page's live bridge; the demo's full run uses `2`). */
   perceiverDepth?: number;
+  /**
+   * Frames (views) per image, each with its own learned frame embedding
+   * ({@link FlamingoBridgeConfig.framesPerImage}); the demo's encoder gives 2 (the image and its
+   * colour-blind view). Default: `1`.
+   */
+  framesPerImage?: number;
 }
 
 /**
@@ -25,14 +31,15 @@ export interface SmallFlamingoBridgeArgs {
  * ```
  */
 export function smallFlamingoBridge(args: SmallFlamingoBridgeArgs): FlamingoBridgeConfig {
-  for (const [name, v] of Object.entries({ tokenWidth: args.tokenWidth, perceiverDepth: args.perceiverDepth ?? 1 })) {
+  const frames = args.framesPerImage ?? 1;
+  for (const [name, v] of Object.entries({ tokenWidth: args.tokenWidth, perceiverDepth: args.perceiverDepth ?? 1, framesPerImage: frames })) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`smallFlamingoBridge: expected ${name} to be a positive integer, got ${String(v)}`);
   }
   for (const [name, v] of Object.entries({ mediaTokenId: args.mediaTokenId, eocTokenId: args.eocTokenId })) {
     if (!Number.isInteger(v) || v < 0) throw new Error(`smallFlamingoBridge: expected ${name} to be a token id (an integer >= 0), got ${String(v)}`);
   }
   return {
-    perceiver: { dim: args.tokenWidth, depth: args.perceiverDepth ?? 1, dimHead: 32, heads: 4, numLatents: 16, ffMult: 1 },
+    perceiver: { dim: args.tokenWidth, depth: args.perceiverDepth ?? 1, dimHead: 32, heads: 4, numLatents: 16, ffMult: 1, ...(frames > 1 ? { maxNumFrames: frames } : {}) },
     crossAttnEveryNLayers: 1,
     dimHead: 32,
     heads: 4,
@@ -40,5 +47,6 @@ export function smallFlamingoBridge(args: SmallFlamingoBridgeArgs): FlamingoBrid
     onlyAttendImmediateMedia: true,
     mediaTokenId: args.mediaTokenId,
     eocTokenId: args.eocTokenId,
+    ...(frames > 1 ? { framesPerImage: frames } : {}),
   };
 }

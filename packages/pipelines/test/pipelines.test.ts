@@ -114,6 +114,39 @@ describe('Flamingo (a real tiny OpenFlamingo checkpoint)', () => {
     expect(() => fresh.loadBridge({ ...saved, kind: 'blip2' })).toThrow(/expected a 'flamingo' bridge, got 'blip2'/);
   });
 
+  test('framesPerImage: each image\'s tokens are split into frames, each with its frame embedding; saved and loaded with the bridge', () => {
+    manualSeed(2);
+    const bridge = { ...model.bridge, perceiver: { ...model.bridge.perceiver, maxNumFrames: 2 }, framesPerImage: 2 };
+    const twoViews = new Flamingo({ vision: model.vision, lm: model.lm, bridge });
+    const [n, d] = [model.vision.numTokens, model.vision.tokenWidth];
+    const tokens = tf.randomNormal([2, 1, 2 * n, d], 0, 1, 'float32', 5);
+    const before = tf.memory().numTensors;
+    const latents = twoViews.resample(tokens);
+    const asFrames = tf.tidy(() => twoViews.perceiver.forward(tf.reshape(tokens, [2, 1, 2, n, d])));
+    const asOneFrame = tf.tidy(() => twoViews.perceiver.forward(tf.reshape(tokens, [2, 1, 1, 2 * n, d])));
+    expect(maxDiff(latents, asFrames)).toBe(0);
+    expect(maxDiff(latents, asOneFrame)).toBeGreaterThan(1e-4); // the frame embeddings tell the halves apart
+    tf.dispose([latents, asFrames, asOneFrame]);
+    expect(tf.memory().numTensors).toBe(before);
+    const saved = twoViews.saveBridge();
+    expect(saved.config.framesPerImage).toBe(2);
+    expect(saved.config.perceiver.maxNumFrames).toBe(2);
+    const again = new Flamingo({ vision: model.vision, lm: model.lm, bridge: saved.config });
+    again.loadBridge(saved);
+    const ids = c.inputs['input.lang_x']!;
+    const both = tf.randomNormal([ids.shape[0]!, 2, 2 * n, d], 0, 1, 'float32', 6);
+    expect(tf.tidy(() => maxDiff(again.forward({ inputIds: ids, visionTokens: both }).logits, twoViews.forward({ inputIds: ids, visionTokens: both }).logits))).toBe(0);
+    expect(() => twoViews.resample(tf.zeros([1, 1, 2 * n + 1, d]))).toThrow(/tokens a multiple of framesPerImage 2, got \[1,1,\d+,32\]/);
+    expect(() => new Flamingo({ vision: model.vision, lm: model.lm, bridge: { ...model.bridge, framesPerImage: 2 } })).toThrow(/framesPerImage 2 needs the perceiver's frame embeddings \(perceiver.maxNumFrames >= 2\), got maxNumFrames/);
+    expect(() => new Flamingo({ vision: model.vision, lm: model.lm, bridge: { ...bridge, framesPerImage: 0 } })).toThrow(/framesPerImage must be a positive integer, got 0/);
+    expect(() => new Flamingo({ vision: model.vision, lm: model.lm, bridge: { ...bridge, perceiver: { ...bridge.perceiver, maxNumFrames: n + 1 }, framesPerImage: n + 1 } })).toThrow(
+      new RegExp(`encoder's ${n} tokens per image do not split into framesPerImage ${n + 1} frames`),
+    );
+    tf.dispose([tokens, both]);
+    twoViews.dispose();
+    again.dispose();
+  });
+
   test('errors say what was expected', () => {
     expect(() => parseOpenFlamingoConfig({ open_clip_config: {} })).toThrow(/missing or invalid field\(s\): text_config \(an object\), perceiver_kwargs/);
     expect(() => new Flamingo({ vision: model.vision, lm: model.lm, bridge: { ...model.bridge, perceiver: { ...model.bridge.perceiver, dim: 7 } } })).toThrow(
@@ -291,6 +324,9 @@ describe('the apps\' shared presets', () => {
       eocTokenId: 8,
     });
     expect(smallFlamingoBridge({ tokenWidth: 192, mediaTokenId: 7, eocTokenId: 8, perceiverDepth: 2 }).perceiver.depth).toBe(2);
+    const views = smallFlamingoBridge({ tokenWidth: 192, mediaTokenId: 7, eocTokenId: 8, framesPerImage: 2 });
+    expect([views.framesPerImage, views.perceiver.maxNumFrames]).toEqual([2, 2]);
+    expect(() => smallFlamingoBridge({ tokenWidth: 192, mediaTokenId: 7, eocTokenId: 8, framesPerImage: 0 })).toThrow(/framesPerImage to be a positive integer, got 0/);
     expect(() => smallFlamingoBridge({ tokenWidth: 192, mediaTokenId: -1, eocTokenId: 8 })).toThrow(/mediaTokenId to be a token id/);
     expect(() => smallFlamingoBridge({ tokenWidth: 0, mediaTokenId: 7, eocTokenId: 8 })).toThrow(/tokenWidth to be a positive integer, got 0/);
   });

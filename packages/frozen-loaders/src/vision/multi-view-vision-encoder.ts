@@ -48,6 +48,27 @@ export const MAX_CHANNEL_VIEW: ImageView = Object.freeze({
   },
 });
 
+/** The views of this package by name (what {@link imageViewsNamed} looks up). */
+export const IMAGE_VIEWS: Readonly<Record<string, ImageView>> = Object.freeze({ [IMAGE_VIEW.name]: IMAGE_VIEW, [MAX_CHANNEL_VIEW.name]: MAX_CHANNEL_VIEW });
+
+/**
+ * The views named in `names` (e.g. read back from a file that recorded a
+ * {@link MultiViewVisionEncoder}'s views), in that order; an unknown name is an Error that lists
+ * the known ones.
+ *
+ * @example
+ * ```ts
+ * imageViewsNamed(['image', 'max-channel']); // [IMAGE_VIEW, MAX_CHANNEL_VIEW]
+ * ```
+ */
+export function imageViewsNamed(names: readonly string[]): ImageView[] {
+  return names.map((n) => {
+    const view = Object.hasOwn(IMAGE_VIEWS, n) ? IMAGE_VIEWS[n] : undefined;
+    if (!view) throw new Error(`imageViewsNamed: no view named '${n}' (known: ${Object.keys(IMAGE_VIEWS).join(', ')})`);
+    return view;
+  });
+}
+
 /** Options of {@link MultiViewVisionEncoder}. */
 export interface MultiViewVisionEncoderOptions {
   /**
