@@ -3,11 +3,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, writeSafetensors } from '@vlm/core';
 import {
-  IMAGE_VIEW,
   MAX_CHANNEL_VIEW,
   MultiViewVisionEncoder,
   NSFWJS_MOBILENET_V2_COLOUR_CUT,
   StandardizedVisionEncoder,
+  boxBlurView,
   loadDecoderLM,
   loadNsfwjsMobileNetV2Encoder,
   loadTokenizer,
@@ -27,11 +27,11 @@ import { SafetensorsFeatureStore } from '@vlm/train/node';
 export const DEMO_ENCODER = NSFWJS_MOBILENET_V2_COLOUR_CUT;
 
 /**
- * The views of each image the encoder sees, their tokens one after the other (49 + 49): the image
- * and its colour-blind max-channel view, from which the bridges read shape the same way in every
- * colour (the README has the measurements).
+ * The views of each image the encoder sees, their tokens one after the other (49 + 49): a box
+ * blur (colour without outlines) and the colour-blind max-channel view (outlines without colour),
+ * so the bridges find colour and shape in separate tokens (the README has the measurements).
  */
-export const DEMO_VIEWS = [IMAGE_VIEW, MAX_CHANNEL_VIEW] as const;
+export const DEMO_VIEWS = [boxBlurView(15), MAX_CHANNEL_VIEW] as const;
 const viewNames = DEMO_VIEWS.map((v) => v.name).join(',');
 
 /** The file in a run folder with the vision tokens' standardization (`mean`, `std`: `[width]`). */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, test } from 'vitest';
-import { IMAGE_VIEW, IMAGE_VIEWS, LayersModelEncoder, imageViewsNamed, MAX_CHANNEL_VIEW, MultiViewVisionEncoder, mobileNetPreprocessing, viewsSideBySide, type ImagePreprocessing, type ImageView } from '../src/vision/index';
+import { IMAGE_VIEW, IMAGE_VIEWS, LayersModelEncoder, boxBlurView, imageViewsNamed, MAX_CHANNEL_VIEW, MultiViewVisionEncoder, mobileNetPreprocessing, viewsSideBySide, type ImagePreprocessing, type ImageView } from '../src/vision/index';
 
 function smallEncoder(): LayersModelEncoder {
   const input = tfl.input({ shape: [8, 8, 3], name: 'image' });
@@ -37,6 +37,31 @@ describe('MAX_CHANNEL_VIEW', () => {
     const pre = mobileNetPreprocessing(224);
     expect(() => MAX_CHANNEL_VIEW.apply(tf.zeros([2, 8, 8, 4]), pre)).toThrow(/expected NHWC pixels with 3 channels, got \[2,8,8,4\]/);
     expect(() => MAX_CHANNEL_VIEW.apply(tf.zeros([8, 8, 3]), pre)).toThrow(/got \[8,8,3\]/);
+  });
+});
+
+describe('boxBlurView', () => {
+  test('each pixel the mean of the size×size square around it, inside the image at the borders; NHWC and NCHW', () => {
+    // one channel pattern on a 3×3 image, the same in all three channels (scaled per channel)
+    const grid = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+    const nhwc = tf.tensor4d(grid.flatMap((v) => [v, 10 * v, 100 * v]), [1, 3, 3, 3]);
+    const pre = mobileNetPreprocessing(224);
+    const blur = boxBlurView(3);
+    expect(blur.name).toBe('box-blur-3');
+    const out = blur.apply(nhwc, pre);
+    // centre: mean of all 9 = 5; corner (0,0): mean of 1,2,4,5 = 3; edge (0,1): mean of 1,2,3,4,5,6 = 3.5
+    const got = out.arraySync() as number[][][][];
+    expect(got[0]![1]![1]).toEqual([5, 50, 500]);
+    expect(got[0]![0]![0]![0]).toBeCloseTo(3, 5);
+    expect(got[0]![0]![1]![2]).toBeCloseTo(350, 3);
+    const nchw = tf.transpose(nhwc, [0, 3, 1, 2]);
+    const outNchw = boxBlurView(3).apply(nchw, { ...pre, layout: 'NCHW' });
+    expect(maxDiff(tf.transpose(outNchw, [0, 2, 3, 1]), out)).toBe(0);
+    expect(maxDiff(boxBlurView(1).apply(nhwc, pre), nhwc)).toBe(0);
+    tf.dispose([nhwc, out, nchw, outNchw]);
+    expect(() => boxBlurView(0)).toThrow(/size must be a positive integer \(pixels\), got 0/);
+    expect(() => boxBlurView(2.5)).toThrow(/got 2.5/);
+    expect(() => blur.apply(tf.zeros([3, 3, 3]), pre)).toThrow(/box-blur-3: expected NHWC pixels \[batch, ...\], got \[3,3,3\]/);
   });
 });
 
@@ -119,8 +144,11 @@ describe('MultiViewVisionEncoder', () => {
 describe('imageViewsNamed', () => {
   test('names → views in that order; an unknown name lists the known ones', () => {
     expect(imageViewsNamed(['max-channel', 'image'])).toEqual([MAX_CHANNEL_VIEW, IMAGE_VIEW]);
+    const [blur] = imageViewsNamed(['box-blur-15']);
+    expect(blur!.name).toBe('box-blur-15');
+    expect(() => imageViewsNamed(['box-blur-0'])).toThrow(/no view named 'box-blur-0'/);
     expect(Object.keys(IMAGE_VIEWS)).toEqual(['image', 'max-channel']);
-    expect(() => imageViewsNamed(['image', 'sepia'])).toThrow(/no view named 'sepia' \(known: image, max-channel\)/);
+    expect(() => imageViewsNamed(['image', 'sepia'])).toThrow(/no view named 'sepia' \(known: image, max-channel, box-blur-<size>\)/);
     expect(() => imageViewsNamed(['toString'])).toThrow(/no view named 'toString'/);
   });
 });

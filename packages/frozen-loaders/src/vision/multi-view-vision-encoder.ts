@@ -48,23 +48,54 @@ export const MAX_CHANNEL_VIEW: ImageView = Object.freeze({
   },
 });
 
+/**
+ * A shape-blind view: each pixel the mean of the `size`×`size` square around it (a box blur; at
+ * the borders the mean of the pixels inside the image). Colours stay, outlines go: a star and a
+ * circle of the same colour become the same soft blob. Named `box-blur-<size>`. Beside
+ * {@link MAX_CHANNEL_VIEW} (colour-blind) it gives a bridge colour and shape in separate tokens.
+ * The blur is linear, so it commutes with the mean/std normalisation.
+ *
+ * @example
+ * ```ts
+ * const blur = boxBlurView(15);
+ * blur.name;                                  // 'box-blur-15'
+ * blur.apply(pixels, enc.preprocessing).shape; // pixels.shape
+ * ```
+ */
+export function boxBlurView(size: number): ImageView {
+  if (!Number.isInteger(size) || size < 1) throw new Error(`boxBlurView: size must be a positive integer (pixels), got ${size}`);
+  return Object.freeze({
+    name: `box-blur-${size}`,
+    apply(pixels: tf.Tensor, preprocessing: ImagePreprocessing): tf.Tensor {
+      if (pixels.rank !== 4) throw new Error(`box-blur-${size}: expected ${preprocessing.layout} pixels [batch, ...], got [${pixels.shape}]`);
+      return tf.tidy(() => {
+        const nhwc = preprocessing.layout === 'NHWC' ? (pixels as tf.Tensor4D) : tf.transpose(pixels as tf.Tensor4D, [0, 2, 3, 1]);
+        const blurred = tf.avgPool(nhwc, size, 1, 'same');
+        return preprocessing.layout === 'NHWC' ? blurred : tf.transpose(blurred, [0, 3, 1, 2]);
+      });
+    },
+  });
+}
+
 /** The views of this package by name (what {@link imageViewsNamed} looks up). */
 export const IMAGE_VIEWS: Readonly<Record<string, ImageView>> = Object.freeze({ [IMAGE_VIEW.name]: IMAGE_VIEW, [MAX_CHANNEL_VIEW.name]: MAX_CHANNEL_VIEW });
 
 /**
  * The views named in `names` (e.g. read back from a file that recorded a
- * {@link MultiViewVisionEncoder}'s views), in that order; an unknown name is an Error that lists
- * the known ones.
+ * {@link MultiViewVisionEncoder}'s views), in that order: those of {@link IMAGE_VIEWS} and
+ * `box-blur-<size>` ({@link boxBlurView}); an unknown name is an Error that lists the known ones.
  *
  * @example
  * ```ts
- * imageViewsNamed(['image', 'max-channel']); // [IMAGE_VIEW, MAX_CHANNEL_VIEW]
+ * imageViewsNamed(['box-blur-15', 'max-channel']); // [boxBlurView(15), MAX_CHANNEL_VIEW]
  * ```
  */
 export function imageViewsNamed(names: readonly string[]): ImageView[] {
   return names.map((n) => {
+    const blur = /^box-blur-([1-9][0-9]*)$/.exec(n);
+    if (blur) return boxBlurView(Number(blur[1]));
     const view = Object.hasOwn(IMAGE_VIEWS, n) ? IMAGE_VIEWS[n] : undefined;
-    if (!view) throw new Error(`imageViewsNamed: no view named '${n}' (known: ${Object.keys(IMAGE_VIEWS).join(', ')})`);
+    if (!view) throw new Error(`imageViewsNamed: no view named '${n}' (known: ${Object.keys(IMAGE_VIEWS).join(', ')}, box-blur-<size>)`);
     return view;
   });
 }
