@@ -45,8 +45,8 @@ export interface FlamingoBridgeConfig {
   eocTokenId: number;
   /**
    * Each image's vision tokens are this many frames, one after the other: the views of a
-   * `MultiViewVisionEncoder` of `@vlm/frozen-loaders` (the demo's image and its colour-blind
-   * view), or the frames of a clip. The Perceiver Resampler adds its learned frame embedding
+   * `MultiViewVisionEncoder` of `@vlm/frozen-loaders` (the demo's: a blurred view and a
+   * colour-blind view), or the frames of a clip. The Perceiver Resampler adds its learned frame embedding
    * (`frame_embs`, OpenFlamingo's) to each, so it knows which tokens come from which; it needs
    * `perceiver.maxNumFrames` ≥ this. Default: `1`.
    */

@@ -12,8 +12,8 @@ export interface SmallFlamingoBridgeArgs {
   perceiverDepth?: number;
   /**
    * Frames (views) per image, each with its own learned frame embedding
-   * ({@link FlamingoBridgeConfig.framesPerImage}); the demo's encoder gives 2 (the image and its
-   * colour-blind view). Default: `1`.
+   * ({@link FlamingoBridgeConfig.framesPerImage}); the demo's encoder gives 2 (a blurred view
+   * and a colour-blind view). Default: `1`.
    */
   framesPerImage?: number;
 }

@@ -116,14 +116,15 @@ export interface MultiViewVisionEncoderOptions {
  * A frozen encoder run on several views of each image ({@link ImageView}), its tokens joined view
  * after view (`[batch, views·tokens, width]`, the default) or side by side per position
  * ({@link MultiViewVisionEncoderOptions.join}). To a bridge that attends (a Perceiver Resampler,
- * a Q-Former) the views are just more tokens. The demo uses the image and its
- * {@link MAX_CHANNEL_VIEW}: nsfwjs' MobileNetV2 sees the shape of a dark blue triangle poorly in
- * colour, and a bridge that reads shape from the colour-blind view's tokens names shapes in
- * colours it never saw them in. Owns the wrapped encoder unless `ownsEncoder` is false.
+ * a Q-Former) the views are just more tokens. The demo uses {@link boxBlurView} and
+ * {@link MAX_CHANNEL_VIEW}: colour and shape in separate tokens, so a bridge trained on some
+ * colour–shape pairs names pairs it never saw (nsfwjs' MobileNetV2 alone sees the shape of a dark
+ * blue triangle poorly, and a bridge reading the image names the colour seen with the shape).
+ * Owns the wrapped encoder unless `ownsEncoder` is false.
  *
  * @example
  * ```ts
- * const enc = new MultiViewVisionEncoder(await loadNsfwjsMobileNetV2Encoder(NSFWJS_MOBILENET_V2_COLOUR_CUT), [IMAGE_VIEW, MAX_CHANNEL_VIEW]);
+ * const enc = new MultiViewVisionEncoder(await loadNsfwjsMobileNetV2Encoder(NSFWJS_MOBILENET_V2_COLOUR_CUT), [boxBlurView(15), MAX_CHANNEL_VIEW]);
  * enc.encode(preprocessImages([image], enc.preprocessing)).shape; // [1, 98, 192]: 49 tokens per view
  * ```
  */
