@@ -22,7 +22,6 @@ export const LAYER_NORM_GRAD_KERNEL = 'VlmLayerNormGrad';
  */
 export const LAYER_NORM_PARAM_GRAD_KERNEL = 'VlmLayerNormParamGrad';
 
-
 /** Constructor arguments of {@link LayerNorm}. */
 export interface LayerNormArgs {
   /** Size of the normalised (last) dimension. */

@@ -15,6 +15,12 @@ export interface Storage {
   outputs(shapes: number[][], fill: (at: Array<[Memory, number]>) => void): tf.TensorInfo[];
 }
 
+/** A storage's single `output`: its `outputs` with one shape. */
+const withOutput = (s: Omit<Storage, 'output'>): Storage => ({
+  ...s,
+  output: (shape, fill) => s.outputs([shape], ([at]) => fill(...at!))[0]!,
+});
+
 // The wasm backend: every tensor is a byte offset into the one heap. Read the heap's buffer only
 // after allocating the output: growing the heap detaches the old ArrayBuffer.
 interface WasmBackendLike {
@@ -22,13 +28,8 @@ interface WasmBackendLike {
   dataIdMap: { get(id: tf.DataId): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
-const wasmStorage = (backend: WasmBackendLike): Storage => ({
+const wasmStorage = (backend: WasmBackendLike): Storage => withOutput({
   locate: (t) => [backend.wasm.HEAPU8.buffer as ArrayBuffer, backend.dataIdMap.get(t.dataId).memoryOffset],
-  output(shape, fill) {
-    const out = backend.makeOutput(shape, 'float32');
-    fill(backend.wasm.HEAPU8.buffer as ArrayBuffer, backend.dataIdMap.get(out.dataId).memoryOffset);
-    return out;
-  },
   outputs(shapes, fill) {
     const outs = shapes.map((shape) => backend.makeOutput(shape, 'float32'));
     const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer;
@@ -46,13 +47,8 @@ interface CpuBackendLike {
 }
 const asFloat32 = (values: unknown): Float32Array =>
   values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
-const cpuStorage = (backend: CpuBackendLike): Storage => ({
+const cpuStorage = (backend: CpuBackendLike): Storage => withOutput({
   locate: (t) => [asFloat32(backend.data.get(t.dataId).values), 0],
-  output(shape, fill) {
-    const values = new Float32Array(tf.util.sizeFromShape(shape));
-    fill(values, 0);
-    return backend.makeTensorInfo(shape, 'float32', values);
-  },
   outputs(shapes, fill) {
     const values = shapes.map((shape) => new Float32Array(tf.util.sizeFromShape(shape)));
     fill(values.map((v) => [v, 0]));
