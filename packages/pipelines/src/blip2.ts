@@ -25,6 +25,10 @@ export interface Blip2BridgeConfig {
   stage1?: Omit<QFormerStage1Args, keyof QFormerArgs>;
   /** The LM's image placeholder id, if the model places soft prompts at placeholders. */
   imageTokenId?: number;
+  /** Frames (views) per image, each read by the Q-Former on its own (see {@link Blip2Args.framesPerImage}); absent = 1. */
+  framesPerImage?: number;
+  /** The queries are split among the frames ({@link Blip2Args.splitQueries}); absent = false. */
+  splitQueries?: boolean;
 }
 
 /** Constructor arguments of {@link Blip2}. */
@@ -40,6 +44,21 @@ export interface Blip2Args extends SoftPromptModelArgs {
    * image–text retrieval. The Q-Former is then built with its text branch. Default: none.
    */
   stage1?: Omit<QFormerStage1Args, keyof QFormerArgs>;
+  /**
+   * Each image's vision tokens are this many frames one after the other (a clip's frames, or
+   * views of one image as a `MultiViewVisionEncoder` gives them), and the Q-Former reads each
+   * frame on its own: its query outputs side by side make a soft prompt of
+   * `framesPerImage · numQueryTokens` vectors (InstructBLIP reads a video's frames this way).
+   * Stage 1, retrieval and the probe's query outputs read the frames the same way. Default: `1`.
+   */
+  framesPerImage?: number;
+  /**
+   * With `framesPerImage`: split the `numQueryTokens` queries among the frames instead of giving
+   * each frame all of them (group `f` of `numQueryTokens / framesPerImage` queries reads frame `f`
+   * only; see `QFormerInputs.splitQueries`): the soft prompt stays `numQueryTokens` vectors.
+   * Default: `false`.
+   */
+  splitQueries?: boolean;
 }
 
 /** Recall@1 of image–text retrieval (fractions in [0, 1]). */
@@ -75,10 +94,21 @@ export class Blip2 extends SoftPromptModel {
   readonly qformer: QFormer;
   /** Stage-1 heads around {@link Blip2.qformer}, if built with `stage1`. */
   readonly stage1: QFormerStage1 | undefined;
+  /** Frames per image, each read by the Q-Former on its own ({@link Blip2Args.framesPerImage}). */
+  readonly framesPerImage: number;
+  /** Whether the queries are split among the frames ({@link Blip2Args.splitQueries}). */
+  readonly splitQueries: boolean;
   private readonly stage1Args: Blip2Args['stage1'];
 
   constructor(args: Blip2Args) {
     super(args);
+    const frames = args.framesPerImage ?? 1;
+    if (!Number.isInteger(frames) || frames < 1) throw new Error(`Blip2: framesPerImage must be a positive integer, got ${String(args.framesPerImage)}`);
+    if (Number.isFinite(args.vision.numTokens) && args.vision.numTokens % frames !== 0) {
+      throw new Error(`Blip2: the vision encoder's ${args.vision.numTokens} tokens per image do not split into framesPerImage ${frames} frames`);
+    }
+    this.framesPerImage = frames;
+    this.splitQueries = args.splitQueries ?? false;
     if (args.stage1) {
       if (args.qformer instanceof QFormer) throw new Error('Blip2: with stage1 heads, pass the Q-Former as arguments (the heads build it with its text branch)');
       this.stage1 = this.registerModule('stage1', new QFormerStage1({ ...args.qformer, ...args.stage1 }));
@@ -91,6 +121,9 @@ export class Blip2 extends SoftPromptModel {
     const width = this.qformer.args.llmHiddenSize;
     const embedDim = this.lm.info.embedDim;
     if (width !== embedDim) throw new Error(`Blip2: the Q-Former's language projection must output the LM's embedding width ${embedDim}, got llmHiddenSize ${width}`);
+    if (this.splitQueries && this.qformer.args.numQueryTokens % frames !== 0) {
+      throw new Error(`Blip2: splitQueries needs the Q-Former's numQueryTokens (${this.qformer.args.numQueryTokens}) to be a multiple of framesPerImage (${frames})`);
+    }
     if (this.qformer.args.encoderHiddenSize !== this.vision.tokenWidth) {
       throw new Error(`Blip2: the Q-Former's encoderHiddenSize (${this.qformer.args.encoderHiddenSize}) must equal the vision token width (${this.vision.tokenWidth})`);
     }
@@ -138,23 +171,27 @@ export class Blip2 extends SoftPromptModel {
     }
   }
 
-  /** The Q-Former's query count. */
+  /** Soft-prompt vectors per image: the Q-Former's query count times {@link Blip2.framesPerImage}. */
   get numVisualTokens(): number {
-    return this.qformer.args.numQueryTokens;
+    return (this.splitQueries ? 1 : this.framesPerImage) * this.qformer.args.numQueryTokens;
   }
 
-  /** Vision tokens `[N, M, E]` → projected query outputs `[N, numQueryTokens, lmEmbedDim]`. */
+  /** Vision tokens `[N, M, E]` → projected query outputs `[N, numVisualTokens, lmEmbedDim]`. */
   softPrompt(visionTokens: tf.Tensor): tf.Tensor {
-    return this.qformer.forward(visionTokens);
+    return tf.tidy(() => {
+      const out = this.qformer.encode({ imageEmbeds: visionTokens, mode: 'query', numFrames: this.framesPerImage, splitQueries: this.splitQueries });
+      if (!out.projected) throw new Error('Blip2: the Q-Former has no language projection (build it with llmHiddenSize)');
+      return out.projected;
+    });
   }
 
   /**
-   * The query outputs `[N, numQueryTokens, hiddenSize]` (before the projection): what the
-   * Q-Former probe compares across queries and images.
+   * The query outputs `[N, numVisualTokens, hiddenSize]` (before the projection; frame by frame
+   * with `framesPerImage`): what the Q-Former probe compares across queries and images.
    */
   queryOutputs(visionTokens: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
-      const out = this.qformer.encode({ imageEmbeds: visionTokens, mode: 'query' });
+      const out = this.qformer.encode({ imageEmbeds: visionTokens, mode: 'query', numFrames: this.framesPerImage, splitQueries: this.splitQueries });
       return out.queryOutput ?? out.lastHiddenState;
     });
   }
@@ -174,7 +211,7 @@ export class Blip2 extends SoftPromptModel {
     seed?: number;
   }): QFormerStage1Losses {
     if (!this.stage1) throw new Error('Blip2.stage1Losses: this model has no stage-1 heads (build it with stage1: {...})');
-    return this.stage1.losses({ imageEmbeds: inputs.visionTokens, inputIds: inputs.inputIds, attentionMask: inputs.attentionMask, seed: inputs.seed });
+    return this.stage1.losses({ imageEmbeds: inputs.visionTokens, inputIds: inputs.inputIds, attentionMask: inputs.attentionMask, seed: inputs.seed, numFrames: this.framesPerImage, splitQueries: this.splitQueries });
   }
 
   /**
@@ -193,7 +230,7 @@ export class Blip2 extends SoftPromptModel {
     const heads = this.stage1;
     if (!heads) throw new Error('Blip2.retrieval: this model has no stage-1 heads (build it with stage1: {...})');
     const sim = tf.tidy(() => {
-      const img = this.qformer.encode({ imageEmbeds: inputs.visionTokens, mode: 'query' });
+      const img = this.qformer.encode({ imageEmbeds: inputs.visionTokens, mode: 'query', numFrames: this.framesPerImage, splitQueries: this.splitQueries });
       const imageFeats = l2Normalize(heads.visionProj.forward(img.queryOutput ?? img.lastHiddenState)); // [n, Q, e]
       const txt = this.qformer.encode({ inputIds: inputs.inputIds, attentionMask: inputs.attentionMask, mode: 'text' });
       const cls = tf.squeeze(tf.slice(txt.lastHiddenState, [0, 0, 0], [-1, 1, -1]), [1]);
@@ -215,12 +252,29 @@ export class Blip2 extends SoftPromptModel {
   /** The bridge (Q-Former, projection, stage-1 heads if any) under Hugging Face / LAVIS names, with its config. */
   saveBridge(): SavedBridge<Blip2BridgeConfig> {
     const qformer: QFormerArgs = { ...this.qformer.args };
-    const config: Blip2BridgeConfig = { qformer, ...(this.stage1Args ? { stage1: { ...this.stage1Args } } : {}), ...(this.imageTokenId !== undefined ? { imageTokenId: this.imageTokenId } : {}) };
+    const config: Blip2BridgeConfig = {
+      qformer,
+      ...(this.stage1Args ? { stage1: { ...this.stage1Args } } : {}),
+      ...(this.imageTokenId !== undefined ? { imageTokenId: this.imageTokenId } : {}),
+      ...(this.framesPerImage > 1 ? { framesPerImage: this.framesPerImage } : {}),
+      ...(this.splitQueries ? { splitQueries: true } : {}),
+    };
     return packBridge('blip2', config, this.bridgeStateDict());
   }
 
-  /** Loads a bridge saved by {@link Blip2.saveBridge} (or the Q-Former part of any HF BLIP-2 file), strictly. */
+  /**
+   * Loads a bridge saved by {@link Blip2.saveBridge} (or the Q-Former part of any HF BLIP-2 file),
+   * strictly; a saved config must read as many frames per image as this model.
+   */
   loadBridge(saved: SavedBridge | Uint8Array): void {
+    if (!(saved instanceof Uint8Array) && saved.kind === 'blip2') {
+      const cfg = saved.config as Blip2BridgeConfig | undefined;
+      const frames = cfg?.framesPerImage ?? 1;
+      const split = cfg?.splitQueries ?? false;
+      if (frames !== this.framesPerImage || split !== this.splitQueries) {
+        throw new Error(`Blip2.loadBridge: the bridge reads ${frames} frame(s) per image${split ? ' with split queries' : ''}, this model ${this.framesPerImage}${this.splitQueries ? ' with split queries' : ''} (build it with the saved config's framesPerImage and splitQueries)`);
+      }
+    }
     withBridgeTensors(saved, 'blip2', 'Blip2.loadBridge', 'BLIP-2 bridge', (tensors) => {
       const { stateDict, ignoredKeys } = qformerStateDictFromHf(tensors);
       const prefix = this.stage1 ? 'stage1.qformer.' : 'qformer.';

@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { IGNORE_INDEX, causalLmLoss, manualSeed, readSafetensors, trainableVariables, type StateDict } from '@vlm/core';
-import { loadTokenizer } from '@vlm/frozen-loaders';
+import { IMAGE_VIEW, MAX_CHANNEL_VIEW, MultiViewVisionEncoder, loadTokenizer } from '@vlm/frozen-loaders';
 import { Blip2, Flamingo, Llava, paddedLmRows, parseOpenFlamingoConfig, probeQueries, smallFlamingoBridge, tokenizePromptTarget, type OpenFlamingoConfig } from '@vlm/pipelines';
 import { loadBlip2, readBridge, writeBridge } from '@vlm/pipelines/node';
 
@@ -226,6 +226,60 @@ describe('Blip2 and Llava (a real tiny Blip2ForConditionalGeneration)', () => {
     tf.dispose([tokens, text]);
     expect(() => new Blip2({ vision: blip2.vision, lm: blip2.lm, qformer: { encoderHiddenSize, llmHiddenSize: 5 } })).toThrow(/LM's embedding width 48, got llmHiddenSize 5/);
   }, 180_000);
+
+  test('Blip2 framesPerImage: the Q-Former reads each view alone, soft prompts side by side; stage 1 and retrieval over the frames; saved and checked on load', () => {
+    const views = new MultiViewVisionEncoder(blip2.vision, [IMAGE_VIEW, MAX_CHANNEL_VIEW], { ownsEncoder: false });
+    const { llmHiddenSize, encoderHiddenSize } = blip2.qformer.args;
+    const qformer = { hiddenSize: 16, numHiddenLayers: 1, numAttentionHeads: 2, intermediateSize: 32, encoderHiddenSize, numQueryTokens: 4, llmHiddenSize, vocabSize: 30, maxPositionEmbeddings: 8 };
+    manualSeed(5);
+    const framed = new Blip2({ vision: views, lm: blip2.lm, imageTokenId: blip2.imageTokenId, qformer, stage1: { embedDim: 8 }, framesPerImage: 2 });
+    const single = new Blip2({ vision: blip2.vision, lm: blip2.lm, imageTokenId: blip2.imageTokenId, qformer, stage1: { embedDim: 8 } });
+    expect(framed.numVisualTokens).toBe(8);
+    const saved = framed.saveBridge();
+    expect((saved.config as { framesPerImage?: number }).framesPerImage).toBe(2);
+    expect(() => single.loadBridge(saved)).toThrow(/the bridge reads 2 frame\(s\) per image, this model 1/);
+    single.loadBridge(saved.weights); // the same weights, read without frames
+    const before = tf.memory().numTensors;
+    const n = blip2.vision.numTokens;
+    tf.tidy(() => {
+      const tokens = tf.randomNormal([2, 2 * n, blip2.vision.tokenWidth], 0, 1, 'float32', 11); // two views of two images
+      const want = tf.concat([single.softPrompt(tf.slice(tokens, [0, 0, 0], [-1, n, -1])), single.softPrompt(tf.slice(tokens, [0, n, 0], [-1, n, -1]))], 1);
+      expect(maxDiff(framed.softPrompt(tokens), want)).toBeLessThan(1e-5);
+      expect(framed.queryOutputs(tokens).shape).toEqual([2, 8, 16]);
+      const ids = tf.tensor2d(framed.expandImageTokens([[2, blip2.imageTokenId!, 7], [2, blip2.imageTokenId!, 9]], 1), undefined, 'int32');
+      expect(ids.shape).toEqual([2, 10]);
+      const { inputsEmbeds } = framed.lmInputs({ visionTokens: tokens, inputIds: ids });
+      expect(maxDiff(tf.slice(inputsEmbeds, [0, 1, 0], [-1, 8, -1]), want)).toBeLessThan(1e-5);
+      const text = tf.tensor2d([[1, 5, 6, 0], [1, 7, 8, 9]], undefined, 'int32');
+      const losses = framed.stage1Losses({ visionTokens: tokens, inputIds: text });
+      for (const l of [losses.itc, losses.itm, losses.itg]) expect(Number.isFinite(l.dataSync()[0])).toBe(true);
+      const r = framed.retrieval({ visionTokens: tokens, inputIds: text });
+      for (const v of [r.i2t_r1, r.t2i_r1]) expect([0, 0.5, 1]).toContain(v);
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => new Blip2({ vision: views, lm: blip2.lm, qformer, framesPerImage: 0 })).toThrow(/framesPerImage must be a positive integer, got 0/);
+    expect(() => new Blip2({ vision: views, lm: blip2.lm, qformer, framesPerImage: 2 * n + 1 })).toThrow(new RegExp(`${2 * n} tokens per image do not split into framesPerImage ${2 * n + 1} frames`));
+    // splitQueries: the 4 queries split between the two views, the soft prompt stays 4 vectors
+    const split = new Blip2({ vision: views, lm: blip2.lm, imageTokenId: blip2.imageTokenId, qformer, framesPerImage: 2, splitQueries: true });
+    expect(split.numVisualTokens).toBe(4);
+    const savedSplit = split.saveBridge();
+    expect(savedSplit.config).toMatchObject({ framesPerImage: 2, splitQueries: true });
+    expect(() => framed.loadBridge(savedSplit)).toThrow(/reads 2 frame\(s\) per image with split queries, this model 2 \(build it/);
+    tf.tidy(() => {
+      const tokens = tf.randomNormal([1, 2 * n, blip2.vision.tokenWidth], 0, 1, 'float32', 12);
+      const p = split.softPrompt(tokens);
+      expect(p.shape).toEqual([1, 4, llmHiddenSize]);
+      // the first two queries read view 1 only: changing view 2 leaves them as they were
+      const other = tf.concat([tf.slice(tokens, [0, 0, 0], [-1, n, -1]), tf.randomNormal([1, n, blip2.vision.tokenWidth], 0, 1, 'float32', 13)], 1);
+      const q = split.softPrompt(other);
+      expect(maxDiff(tf.slice(p, [0, 0, 0], [-1, 2, -1]), tf.slice(q, [0, 0, 0], [-1, 2, -1]))).toBeLessThan(1e-5);
+      expect(maxDiff(tf.slice(p, [0, 2, 0], [-1, 2, -1]), tf.slice(q, [0, 2, 0], [-1, 2, -1]))).toBeGreaterThan(1e-4);
+    });
+    expect(() => new Blip2({ vision: views, lm: blip2.lm, qformer: { ...qformer, numQueryTokens: 3 }, framesPerImage: 2, splitQueries: true })).toThrow(/numQueryTokens \(3\) to be a multiple of framesPerImage \(2\)/);
+    split.dispose();
+    framed.dispose();
+    single.dispose();
+  }, 120_000);
 
   test('Llava: trains only the projector against the frozen LM; HF LLaVA names', () => {
     manualSeed(6);

@@ -32,13 +32,29 @@ export interface QFormerInputs {
   mode?: QFormerMode;
   /** Image padding mask `[b, M]`, 1 = real feature (masks cross-attention keys). Default: all real. */
   imageAttentionMask?: tf.Tensor;
+  /**
+   * `imageEmbeds` holds this many frames of `M / numFrames` tokens one after the other (frames
+   * of a clip, or views of an image). Each frame is read by its own copy of the `Q` queries:
+   * `numFrames · Q` query positions, where copy `f` cross-attends only to frame `f` and
+   * self-attends only within its copy — the Q-Former run on each frame alone, its query outputs
+   * concatenated (how InstructBLIP reads the frames of a video). Text (modes `'itm'`, `'itg'`)
+   * sees every copy its mode lets it see. Default: `1`.
+   */
+  numFrames?: number;
+  /**
+   * With `numFrames`: split the `Q` queries among the frames instead of copying them, group `f`
+   * (queries `f·Q/F … (f+1)·Q/F − 1`) reading frame `f` only and self-attending only within the
+   * group: `Q` query positions in all, each group specialised to its frame. `Q` must be a
+   * multiple of `numFrames`. Default: `false`.
+   */
+  splitQueries?: boolean;
 }
 
 /** Outputs of {@link QFormer.encode}; new tensors owned by the caller. */
 export interface QFormerOutputs {
   /** `[b, Q + T, H]` (mode `'query'`: `[b, Q, H]`, mode `'text'`: `[b, T, H]`). */
   lastHiddenState: tf.Tensor;
-  /** The query positions `[b, Q, H]` (absent in mode `'text'`). */
+  /** The query positions `[b, Q, H]` (`[b, numFrames · Q, H]` with frames; absent in mode `'text'`). */
   queryOutput?: tf.Tensor;
   /** `language_projection(queryOutput)` `[b, Q, llmHiddenSize]` (when built with `llmHiddenSize` and queries are present). */
   projected?: tf.Tensor;
@@ -122,10 +138,14 @@ export class QFormer extends Module implements LayerModule {
    * missing input the mode needs.
    */
   encode(inputs: QFormerInputs): QFormerOutputs {
-    const { imageEmbeds, inputIds, attentionMask, imageAttentionMask } = inputs;
+    const { imageEmbeds, inputIds, attentionMask, imageAttentionMask, numFrames: F = 1, splitQueries = false } = inputs;
     const mode: QFormerMode = inputs.mode ?? (inputIds === undefined ? 'query' : imageEmbeds === undefined ? 'text' : 'itm');
     if (!QFORMER_MODES.includes(mode)) throw new Error(`QFormer: mode must be one of ${QFORMER_MODES.join(', ')}, got '${String(mode)}'`);
-    const { numQueryTokens: Q, hiddenSize: H, encoderHiddenSize: E } = this.args;
+    const { numQueryTokens: Q1, hiddenSize: H, encoderHiddenSize: E } = this.args;
+    if (!Number.isInteger(F) || F < 1) throw new Error(`QFormer: numFrames must be a positive integer, got ${F}`);
+    if (splitQueries && Q1 % F !== 0) throw new Error(`QFormer: splitQueries needs numQueryTokens (${Q1}) to be a multiple of numFrames (${F})`);
+    const Q = splitQueries ? Q1 : F * Q1; // query positions: the queries split among the frames, or a copy per frame
+    const group = Q / F; // query positions that read one frame
     const useQueries = mode !== 'text';
     const useText = mode !== 'query';
     if (useQueries && !imageEmbeds) throw new Error(`QFormer: mode '${mode}' needs imageEmbeds [batch, tokens, ${E}]`);
@@ -139,6 +159,8 @@ export class QFormer extends Module implements LayerModule {
       assertDtype(imageEmbeds!, ['float32'], 'QFormer imageEmbeds');
       b = imageEmbeds!.shape[0]!;
       if (imageAttentionMask) assertShape(imageAttentionMask, [b, imageEmbeds!.shape[1]!], 'QFormer imageAttentionMask', ['batch', 'tokens']);
+      if (imageEmbeds!.shape[1]! % F !== 0) throw new Error(`QFormer: imageEmbeds has ${imageEmbeds!.shape[1]} tokens, not a whole number of tokens for each of numFrames ${F} frames`);
+      if (mode === 'query' && F > 1 && !splitQueries) return this.encodeFramesApart(imageEmbeds!, imageAttentionMask, F);
     } else {
       b = inputIds!.shape[0]!;
     }
@@ -151,15 +173,20 @@ export class QFormer extends Module implements LayerModule {
     }
     return tf.tidy(() => {
       const parts: tf.Tensor[] = [];
-      if (useQueries) parts.push(tf.tile(this.queryTokens, [b, 1, 1])); // [b, Q, H] (broadcastTo keeps 1 row for b = 0)
+      if (useQueries) parts.push(tf.tile(this.queryTokens, [b, Q / Q1, 1])); // [b, Q, H] (broadcastTo keeps 1 row for b = 0)
       if (useText) parts.push(this.embeddings!.forward(inputIds!)); // [b, T, H]
       const emb = parts.length > 1 ? tf.concat(parts, 1) : parts[0]!; // [b, L, H]
       const h0 = this.layernorm.forward(emb);
-      const selfMask = mode === 'query' ? undefined : qformerAdditiveMask(qformerAllowedMask(mode, b, Q, attentionMask, T)); // [b, 1, L, L]
-      const encMask =
-        useQueries && imageAttentionMask
-          ? tf.reshape(additiveMask(tf.notEqual(imageAttentionMask, 0), MASK_VALUE), [b, 1, 1, imageAttentionMask.shape[1]!]) // [b, 1, 1, M]
-          : undefined;
+      let allowed: tf.Tensor | undefined = mode === 'query' && F === 1 ? undefined : qformerAllowedMask(mode, b, Q, attentionMask, T); // [b, L, L]
+      if (allowed && useQueries && F > 1) allowed = tf.logicalAnd(allowed, framesApartMask(F, group, Q + T, Q + T)); // each group of queries sees only itself
+      const selfMask = allowed ? qformerAdditiveMask(allowed) : undefined; // [b, 1, L, L]
+      let imageKeys = useQueries && imageAttentionMask ? tf.reshape(tf.notEqual(imageAttentionMask, 0), [b, 1, 1, -1]) : undefined; // [b, 1, 1, M]
+      if (useQueries && F > 1) {
+        const M = imageEmbeds!.shape[1]!;
+        const ownFrame = tf.reshape(framesApartMask(F, group, Q, M, M / F), [1, 1, Q, M]); // group f sees frame f
+        imageKeys = imageKeys ? tf.logicalAnd(imageKeys, ownFrame) : ownFrame;
+      }
+      const encMask = imageKeys ? additiveMask(imageKeys, MASK_VALUE) : undefined; // [b or 1, 1, 1 or Q, M]
       const h = this.encoder.forward(h0, selfMask, useQueries ? Q : 0, useQueries ? imageEmbeds : undefined, encMask);
       const out: QFormerOutputs = { lastHiddenState: h };
       if (useQueries) {
@@ -169,6 +196,24 @@ export class QFormer extends Module implements LayerModule {
       }
       return out as unknown as tf.TensorContainer;
     }) as unknown as QFormerOutputs;
+  }
+
+  /** Mode `'query'` on `F` frames: the Q-Former on each frame alone (a batch of `b · F`), outputs side by side. */
+  private encodeFramesApart(imageEmbeds: tf.Tensor, imageAttentionMask: tf.Tensor | undefined, F: number): QFormerOutputs {
+    const [b, M, E] = imageEmbeds.shape as [number, number, number];
+    const out = tf.tidy(() =>
+      this.encode({
+        imageEmbeds: tf.reshape(imageEmbeds, [b * F, M / F, E]),
+        imageAttentionMask: imageAttentionMask ? tf.reshape(imageAttentionMask, [b * F, M / F]) : undefined,
+        mode: 'query',
+      }) as unknown as tf.TensorContainer,
+    ) as unknown as QFormerOutputs;
+    const apart = (t: tf.Tensor | undefined) => t && tf.tidy(() => tf.reshape(t, [b, F * t.shape[1]!, t.shape[2]!])); // [b·F, Q, W] → [b, F·Q, W]
+    const joined: QFormerOutputs = { lastHiddenState: apart(out.lastHiddenState)!, queryOutput: apart(out.queryOutput), projected: apart(out.projected) };
+    tf.dispose(Object.values(out));
+    if (!joined.queryOutput) delete joined.queryOutput;
+    if (!joined.projected) delete joined.projected;
+    return joined;
   }
 
   /**
@@ -195,3 +240,14 @@ export class QFormer extends Module implements LayerModule {
 }
 
 registerModuleClass(QFormer);
+
+/**
+ * bool `[rows, cols]`: among the first `F · Q` rows, row `i` (copy `⌊i / Q⌋` of the queries) may
+ * see column `j` only when `j` lies in the same frame's block of `frameCols` columns (the first
+ * `F · frameCols` columns); every other row and column is free.
+ */
+function framesApartMask(F: number, Q: number, rows: number, cols: number, frameCols = Q): tf.Tensor2D {
+  const m = new Uint8Array(rows * cols).fill(1);
+  for (let i = 0; i < F * Q; i++) for (let j = 0; j < F * frameCols; j++) m[i * cols + j] = Math.floor(i / Q) === Math.floor(j / frameCols) ? 1 : 0;
+  return tf.tidy(() => tf.cast(tf.tensor2d(m, [rows, cols], 'int32'), 'bool') as tf.Tensor2D);
+}

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Linear, Module, assertDtype, assertShape, causalLmLoss, crossEntropy } from '@vlm/core';
 import type { QFormerArgs } from './config';
+import type { QFormerInputs } from './qformer';
 import { QFormer } from './qformer';
 import { QFormerLmHead } from './lm-head';
 import { itcLoss } from './itc';
@@ -36,6 +37,14 @@ export interface QFormerStage1Inputs {
   attentionMask?: tf.Tensor;
   /** Seed of this call's ITM hard-negative sampling (see {@link QFormerStage1Args.seed}). */
   seed?: number;
+  /**
+   * `imageEmbeds` holds this many frames, each read by its own copy of the queries (see
+   * {@link QFormerInputs.numFrames}): ITC takes the best of all `numFrames · Q` query outputs,
+   * ITM averages its head over all of them, ITG's text sees all of them. Default: `1`.
+   */
+  numFrames?: number;
+  /** With `numFrames`: the queries are split among the frames ({@link QFormerInputs.splitQueries}). Default: `false`. */
+  splitQueries?: boolean;
 }
 
 /** The three stage-1 losses and their sum: scalars owned by the caller. */
@@ -132,8 +141,8 @@ export class QFormerStage1 extends Module {
    * `optimizer.minimize` or `tf.variableGrads`). Clamps the temperature to [0.001, 0.5] first.
    */
   losses(inputs: QFormerStage1Inputs): QFormerStage1Losses {
-    const { imageEmbeds, inputIds, attentionMask } = inputs;
-    const { numQueryTokens: Q, hiddenSize: H, encoderHiddenSize: E, padTokenId } = this.qformer.args;
+    const { imageEmbeds, inputIds, attentionMask, numFrames = 1, splitQueries = false } = inputs;
+    const { numQueryTokens, hiddenSize: H, encoderHiddenSize: E, padTokenId } = this.qformer.args;
     assertShape(imageEmbeds, [null, null, E], 'QFormerStage1 imageEmbeds', ['batch', 'tokens', 'encoderHiddenSize']);
     const [b, M] = imageEmbeds.shape as [number, number, number];
     assertDtype(inputIds, ['int32'], 'QFormerStage1 inputIds');
@@ -142,6 +151,10 @@ export class QFormerStage1 extends Module {
     if (attentionMask) assertShape(attentionMask, [b, T], 'QFormerStage1 attentionMask', ['batch', 'text']);
     if (b < 2) throw new Error(`QFormerStage1: in-batch ITC/ITM need a batch of at least 2, got ${b}`);
     if (T < 2) throw new Error(`QFormerStage1: ITG needs texts of at least 2 tokens, got ${T}`);
+    if (!Number.isInteger(numFrames) || numFrames < 1 || M % numFrames !== 0) {
+      throw new Error(`QFormerStage1: numFrames must be a positive integer that divides the ${M} image tokens, got ${numFrames}`);
+    }
+    const Q = splitQueries ? numQueryTokens : numFrames * numQueryTokens; // query positions
     const seed = inputs.seed ?? this.seed + this.calls;
     this.calls += 1;
     const temp = this.temperature;
@@ -151,7 +164,7 @@ export class QFormerStage1 extends Module {
       const mask = attentionMask ? tf.cast(tf.notEqual(attentionMask, 0), 'int32') : tf.ones([b, T], 'int32');
 
       // ITC: queries and text in one pass, neither sees the other.
-      const itcOut = this.qformer.encode({ imageEmbeds, inputIds, attentionMask: mask, mode: 'itc' }).lastHiddenState; // [b, Q+T, H]
+      const itcOut = this.qformer.encode({ imageEmbeds, inputIds, attentionMask: mask, mode: 'itc', numFrames, splitQueries }).lastHiddenState; // [b, Q+T, H]
       const imageFeats = this.visionProj.forward(tf.slice(itcOut, [0, 0, 0], [b, Q, H])); // [b, Q, D]
       const textFeat = this.textProj.forward(tf.reshape(tf.slice(itcOut, [0, Q, 0], [b, 1, H]), [b, H])); // [b, D] from [CLS]
       const { loss: itc, logits } = itcLoss(imageFeats, textFeat, temp, { labelSmoothing: this.itcLabelSmoothing });
@@ -163,14 +176,14 @@ export class QFormerStage1 extends Module {
       const maskAll = tf.concat([mask, mask, tf.gather(mask, negTextIdx)], 0); // [3b, T]
       const negImages = tf.reshape(tf.matMul(oneHotRows(negativeImageForText, b), tf.reshape(imageEmbeds, [b, M * E])), [b, M, E]);
       const imagesAll = tf.concat([imageEmbeds, negImages, imageEmbeds], 0); // [3b, M, E]
-      const itmOut = this.qformer.encode({ imageEmbeds: imagesAll, inputIds: idsAll, attentionMask: maskAll, mode: 'itm' }).lastHiddenState;
+      const itmOut = this.qformer.encode({ imageEmbeds: imagesAll, inputIds: idsAll, attentionMask: maskAll, mode: 'itm', numFrames, splitQueries }).lastHiddenState;
       const itmLogits = tf.mean(this.itmHead.forward(tf.slice(itmOut, [0, 0, 0], [3 * b, Q, H])), 1); // [3b, 2]
       const itmLabels = Array.from({ length: 3 * b }, (_, i) => (i < b ? 1 : 0));
       const itm = crossEntropy(itmLogits, itmLabels);
 
       // ITG: [DEC] + caption, text sees all queries and earlier text; LM head tied to the word embeddings.
       const dec = itgDecoderInputs(inputIds, mask, { decoderStartTokenId: this.decoderStartTokenId, padTokenId });
-      const itgOut = this.qformer.encode({ imageEmbeds, inputIds: dec.inputIds, attentionMask: mask, mode: 'itg' }).lastHiddenState;
+      const itgOut = this.qformer.encode({ imageEmbeds, inputIds: dec.inputIds, attentionMask: mask, mode: 'itg', numFrames, splitQueries }).lastHiddenState;
       const lmLogits = this.cls.forward(tf.slice(itgOut, [0, Q, 0], [b, T, H]), this.qformer.embeddings!.wordEmbeddings.weight); // [b, T, V]
       const itg = causalLmLoss(lmLogits, dec.labels, { labelSmoothing: this.itgLabelSmoothing });
 
