@@ -48,21 +48,26 @@ export function flamingoBatch(unit: Tokenized[], features: tf.Tensor3D, padId: n
   };
 }
 
-/** A soft-prompt batch: ids with `numVisualTokens` placeholders per image, mask, per-row prompt length, vision tokens. */
-export type SoftPromptBatch = { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D; visionTokens: tf.Tensor4D; promptLength: number[] };
+/**
+ * A soft-prompt batch: ids with `numVisualTokens` placeholders per image, mask, per-row prompt
+ * length, vision tokens; with a context swap, the ids as read and the true ids as `labels`.
+ */
+export type SoftPromptBatch = { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D; visionTokens: tf.Tensor4D; promptLength: number[]; labels?: tf.Tensor2D };
 
-export function softPromptBatch(model: SoftPromptModel, unit: Tokenized[], features: tf.Tensor3D, padId: number, imageId: number): SoftPromptBatch {
+export function softPromptBatch(model: Pick<SoftPromptModel, 'expandImageTokens'>, unit: Tokenized[], features: tf.Tensor3D, padId: number, imageId: number, swap?: ContextSwap): SoftPromptBatch {
   const k = unit[0]!.images.length;
+  const rows = (u: readonly Tokenized[]) => padRight(model.expandImageTokens(u.map((x) => x.ids), k), padId);
   const expanded = model.expandImageTokens(unit.map((u) => u.ids), k);
-  const ids = padRight(expanded, padId);
+  const ids = rows(unit);
   const mask = expanded.map((row) => ids[0]!.map((_, t) => (t < row.length ? 1 : 0)));
   // buildLmInputs counts the prompt in real text tokens that are not placeholders
   const promptLength = unit.map((u) => u.ids.slice(0, u.promptLength).filter((v) => v !== imageId).length);
   return {
-    inputIds: tf.tensor2d(ids, undefined, 'int32'),
+    inputIds: tf.tensor2d(swap ? rows(swapContextWords(unit, swap)) : ids, undefined, 'int32'),
     attentionMask: tf.tensor2d(mask, undefined, 'int32'),
     visionTokens: gatherTokens(features, unit.map((u) => u.images)),
     promptLength,
+    ...(swap ? { labels: tf.tensor2d(ids, undefined, 'int32') } : {}),
   };
 }
 

@@ -57,7 +57,7 @@ async function trainedModels(args: DemoArgs) {
   }
   const saved = await readBridge(dir, 'blip2');
   const cfg = saved.config as Blip2BridgeConfig;
-  const model = new Blip2({ vision: frozen.encoder, lm: frozen.lm, qformer: cfg.qformer, stage1: cfg.stage1, imageTokenId: cfg.imageTokenId, tokenizer: frozen.tokenizer, ownParts: true });
+  const model = new Blip2({ vision: frozen.encoder, lm: frozen.lm, qformer: cfg.qformer, stage1: cfg.stage1, imageTokenId: cfg.imageTokenId, framesPerImage: cfg.framesPerImage, splitQueries: cfg.splitQueries, tokenizer: frozen.tokenizer, ownParts: true });
   model.loadBridge(saved);
   return { model, frozen };
 }

@@ -54,7 +54,8 @@ ${groupedBars(r.flamingo.gate_contribution.map((c) => `layer ${c.layer}`), [{ na
 <p class="note">tanh(α) alone understates the first layer: its hidden states are the token embeddings (norm ~1), the later layers' tens, so a small gate in front of a large update can change it as much.</p>
 ${table(['gates forced to 0', 'caption colour', 'caption shape'], [['none', r.flamingo.heldout.caption_color, r.flamingo.heldout.caption_shape], ...r.flamingo.gate_ablation.map((a) => [a.layer === 'all' ? 'all layers' : `layer ${a.layer}`, a.caption_color, a.caption_shape] as [string, number, number])])}
 
-<h2>Experiment 2: Q-Former probe (32 queries, ${r.qformer_probe.images} held-out placements)</h2>
+<h2>Experiment 2: Q-Former probe (${r.qformer_probe.query_cosine.length} queries, ${r.qformer_probe.images} held-out placements)</h2>
+${queryViews(r)}
 <div class="plots">${heatmap(r.qformer_probe.query_cosine, { title: 'cosine similarity between query outputs (mean over images)', label: 'queries' })}
 ${groupedBars(perQuery.map((q) => String(q.query)), ['color', 'shape', 'size', 'position'].map((a) => ({ name: a, values: perQuery.map((q) => q[a as 'color']) })), { title: 'per-query linear probe accuracy (held-out images)', yLabel: 'accuracy', yMax: 1, width: 1000 })}
 ${groupedBars(r.qformer_probe.across_images.map((_, i) => String(i)), [{ name: 'cosine across images', values: r.qformer_probe.across_images }], { title: 'how much each query changes across images (1 = ignores the image)', yLabel: 'mean cosine', yMax: 1, width: 1000 })}</div>
@@ -85,4 +86,12 @@ ${table(['direction', 'recall@1'], [['image → text', r.blip2.retrieval.i2t_r1]
 
 export function writeReport(path: string, r: DemoResults): void {
   writeFileSync(path, renderReport(r));
+}
+
+/** Which view each group of queries reads, when the Q-Former splits its queries among the encoder's views. */
+function queryViews(r: DemoResults): string {
+  const frames = r.configuration.blip2_frames as { framesPerImage: number; splitQueries: boolean; views: string[] } | undefined;
+  if (!frames?.splitQueries || frames.framesPerImage < 2) return '';
+  const group = r.qformer_probe.query_cosine.length / frames.framesPerImage;
+  return `<p class="note">The queries are split among the encoder's views: ${frames.views.map((v, f) => `queries ${f * group}–${(f + 1) * group - 1} read only the ${esc(v)} view`).join(', ')}.</p>`;
 }

@@ -105,8 +105,8 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   log(`  ablation (gates forced to 0): ${ablation.map((a) => `${a.layer === 'all' ? 'all' : `layer ${a.layer}`}: colour ${pct(a.caption_color)} shape ${pct(a.caption_shape)}`).join('; ')}`);
 
   // ------------------------------------------------------------------ BLIP-2
-  log(`\n4. BLIP-2: Q-Former with 32 queries; stage 1 ITC + ITM + ITG, stage 2 soft visual prompt into the frozen LM on captions, stage 3 instructions (captions + questions)  [${elapsed()}]`);
-  const blip2 = new Blip2({ vision: frozen.encoder, lm: frozen.lm, qformer: blip2QFormerArgs(frozen), stage1: { embedDim: 64, decoderStartTokenId: frozen.eocId }, imageTokenId: frozen.imageId, tokenizer: tok });
+  log(`\n4. BLIP-2: Q-Former with 32 queries, 16 reading each view; stage 1 ITC + ITM + ITG, stage 2 soft visual prompt into the frozen LM on captions, stage 3 instructions (captions + questions)  [${elapsed()}]`);
+  const blip2 = new Blip2({ vision: frozen.encoder, lm: frozen.lm, qformer: blip2QFormerArgs(frozen), stage1: { embedDim: 64, decoderStartTokenId: frozen.eocId }, imageTokenId: frozen.imageId, tokenizer: tok, framesPerImage: DEMO_VIEWS.length, splitQueries: true });
   const stage1Units = batchUnits(data.train.captions.map((e) => ({ ids: tok.encode(canonicalCaption(data.bank.scenes[e.scene]!)), promptLength: 0, images: e.images })), Math.max(4, sizes.batchSize), args.seed);
   const stage1Run = await trainBridge<{ visionTokens: tf.Tensor; inputIds: tf.Tensor; attentionMask: tf.Tensor }>(
     'blip2-stage1',
@@ -135,8 +135,10 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
     }
   })();
   log(`  stage-1 retrieval on held-out scenes: image→text R@1 ${pct(retrieval.i2t_r1)}, text→image R@1 ${pct(retrieval.t2i_r1)}`);
-  const softLoss = (m: Blip2 | Llava) => (b: SoftPromptBatch) => m.loss({ visionTokens: b.visionTokens, inputIds: b.inputIds, attentionMask: b.attentionMask, promptLength: b.promptLength });
-  const softData = (m: Blip2 | Llava, examples: Tokenized[], tokens = features) => unitDataset(batchUnits(examples, sizes.batchSize, args.seed), (u) => softPromptBatch(m, u, tokens, frozen.padId, frozen.imageId));
+  const softLoss = (m: Blip2 | Llava) => (b: SoftPromptBatch) => m.loss({ visionTokens: b.visionTokens, inputIds: b.inputIds, attentionMask: b.attentionMask, promptLength: b.promptLength, labels: b.labels });
+  // the soft-prompt bridges train with the same context swap as Flamingo
+  const softData = (m: Blip2 | Llava, examples: Tokenized[], tokens = features) =>
+    unitDataset(batchUnits(examples, sizes.batchSize, args.seed), (u, view) => softPromptBatch(m, u, tokens, frozen.padId, frozen.imageId, swap(u, view)), sizes.swapViews);
   const blip2Run = await trainPhases<SoftPromptBatch>(
     'blip2',
     { qformer: blip2.qformer },
@@ -256,6 +258,7 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
       lm: frozen.lmSource,
       flamingo: flamingoBridgeConfig(frozen, args.quick),
       blip2_qformer: blip2QFormerArgs(frozen),
+      blip2_frames: { framesPerImage: blip2.framesPerImage, splitQueries: blip2.splitQueries, views: DEMO_VIEWS.map((v) => v.name) },
       mlp_projector: llava.projector.args,
       images: data.bank.images.length,
     },

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, test } from 'vitest';
-import { flamingoBatch, swapContextWords, unitDataset, type Tokenized } from '../src/batches';
+import { flamingoBatch, softPromptBatch, swapContextWords, unitDataset, type Tokenized } from '../src/batches';
 
 // ids: 2 = BOS, 4 = <image>, 30 = "a", 18 = "small", 6..12 = colours, 13..17 = shapes, 5 = <|endofchunk|>
 const COLOURS = [6, 7, 8, 9, 10, 11, 12];
@@ -50,6 +50,27 @@ describe('swapContextWords (the demo\'s Flamingo recipe)', () => {
     const again = data.batch([0]);
     expect(again.inputIds.arraySync()).toEqual(read0); // a pure function of the index (resume)
     tf.dispose([b0, b2, again].flatMap((b) => [b.inputIds, b.attentionMask, b.labels, b.visionTokens]));
+    expect(tf.memory().numTensors).toBe(before);
+    features.dispose();
+  });
+
+  test('softPromptBatch with a swap: the ids read carry the swap, the labels (aligned, placeholders included) the truth; without, no labels', () => {
+    const features = tf.zeros([2, 3, 4]) as tf.Tensor3D;
+    const unit = [caption(6, 16, 0), caption(9, 14, 1)];
+    // each <image> becomes 2 placeholders (what a soft-prompt model with 2 visual tokens does)
+    const model = { expandImageTokens: (rows: readonly (readonly number[])[]) => rows.map((r) => r.flatMap((v) => (v === 4 ? [4, 4] : [v]))) };
+    const before = tf.memory().numTensors;
+    const plain = softPromptBatch(model, unit, features, 0, 4);
+    expect(plain.labels).toBeUndefined();
+    const swapped = softPromptBatch(model, unit, features, 0, 4, { words: COLOURS, rate: 1, seed: 5 });
+    const truth = unit.map((u) => u.ids.flatMap((v) => (v === 4 ? [4, 4] : [v])));
+    expect(swapped.labels!.arraySync()).toEqual(truth);
+    expect(plain.inputIds.arraySync()).toEqual(truth);
+    const read = swapped.inputIds.arraySync();
+    expect(read.map((r) => r[5])).not.toEqual([6, 9]); // the colours (after BOS, 2 placeholders, "a", "small") are read swapped
+    expect(read.map((r) => [...r.slice(0, 5), ...r.slice(6)])).toEqual(truth.map((r) => [...r.slice(0, 5), ...r.slice(6)]));
+    expect(swapped.promptLength).toEqual(plain.promptLength);
+    tf.dispose([plain, swapped]);
     expect(tf.memory().numTensors).toBe(before);
     features.dispose();
   });
