@@ -171,7 +171,7 @@ export class Blip2 extends SoftPromptModel {
     }
   }
 
-  /** Soft-prompt vectors per image: the Q-Former's query count times {@link Blip2.framesPerImage}. */
+  /** Soft-prompt vectors per image: the Q-Former's query count, times {@link Blip2.framesPerImage} unless the queries are split among the frames. */
   get numVisualTokens(): number {
     return (this.splitQueries ? 1 : this.framesPerImage) * this.qformer.args.numQueryTokens;
   }
@@ -264,7 +264,7 @@ export class Blip2 extends SoftPromptModel {
 
   /**
    * Loads a bridge saved by {@link Blip2.saveBridge} (or the Q-Former part of any HF BLIP-2 file),
-   * strictly; a saved config must read as many frames per image as this model.
+   * strictly; a saved config must read the frames of an image as this model does (`framesPerImage`, `splitQueries`).
    */
   loadBridge(saved: SavedBridge | Uint8Array): void {
     if (!(saved instanceof Uint8Array) && saved.kind === 'blip2') {

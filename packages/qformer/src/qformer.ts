@@ -54,9 +54,9 @@ export interface QFormerInputs {
 export interface QFormerOutputs {
   /** `[b, Q + T, H]` (mode `'query'`: `[b, Q, H]`, mode `'text'`: `[b, T, H]`). */
   lastHiddenState: tf.Tensor;
-  /** The query positions `[b, Q, H]` (`[b, numFrames · Q, H]` with frames; absent in mode `'text'`). */
+  /** The query positions `[b, Q, H]` (`[b, numFrames · Q, H]` with a copy of the queries per frame; absent in mode `'text'`). */
   queryOutput?: tf.Tensor;
-  /** `language_projection(queryOutput)` `[b, Q, llmHiddenSize]` (when built with `llmHiddenSize` and queries are present). */
+  /** `language_projection(queryOutput)` `[b, Q or numFrames · Q, llmHiddenSize]` (when built with `llmHiddenSize` and queries are present). */
   projected?: tf.Tensor;
 }
 
