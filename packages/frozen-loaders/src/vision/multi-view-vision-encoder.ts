@@ -116,7 +116,8 @@ export interface MultiViewVisionEncoderOptions {
  * A frozen encoder run on several views of each image ({@link ImageView}), its tokens joined view
  * after view (`[batch, views·tokens, width]`, the default) or side by side per position
  * ({@link MultiViewVisionEncoderOptions.join}). To a bridge that attends (a Perceiver Resampler,
- * a Q-Former) the views are just more tokens. The demo uses {@link boxBlurView} and
+ * a Q-Former) the views are more tokens, or frames to read apart (`@vlm/pipelines`' Flamingo and
+ * Blip2 `framesPerImage`). The demo uses {@link boxBlurView} and
  * {@link MAX_CHANNEL_VIEW}: colour and shape in separate tokens, so a bridge trained on some
  * colour–shape pairs names pairs it never saw (nsfwjs' MobileNetV2 alone sees the shape of a dark
  * blue triangle poorly, and a bridge reading the image names the colour seen with the shape).
