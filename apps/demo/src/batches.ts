@@ -56,14 +56,14 @@ export type SoftPromptBatch = { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2
 
 export function softPromptBatch(model: Pick<SoftPromptModel, 'expandImageTokens'>, unit: Tokenized[], features: tf.Tensor3D, padId: number, imageId: number, swap?: ContextSwap): SoftPromptBatch {
   const k = unit[0]!.images.length;
-  const rows = (u: readonly Tokenized[]) => padRight(model.expandImageTokens(u.map((x) => x.ids), k), padId);
   const expanded = model.expandImageTokens(unit.map((u) => u.ids), k);
-  const ids = rows(unit);
+  const ids = padRight(expanded, padId);
+  const read = swap ? padRight(model.expandImageTokens(swapContextWords(unit, swap).map((u) => u.ids), k), padId) : ids; // a swap keeps every length
   const mask = expanded.map((row) => ids[0]!.map((_, t) => (t < row.length ? 1 : 0)));
   // buildLmInputs counts the prompt in real text tokens that are not placeholders
   const promptLength = unit.map((u) => u.ids.slice(0, u.promptLength).filter((v) => v !== imageId).length);
   return {
-    inputIds: tf.tensor2d(swap ? rows(swapContextWords(unit, swap)) : ids, undefined, 'int32'),
+    inputIds: tf.tensor2d(read, undefined, 'int32'),
     attentionMask: tf.tensor2d(mask, undefined, 'int32'),
     visionTokens: gatherTokens(features, unit.map((u) => u.images)),
     promptLength,
