@@ -173,7 +173,7 @@ export class Blip2 extends SoftPromptModel {
 
   /** Soft-prompt vectors per image: the Q-Former's query count, times {@link Blip2.framesPerImage} unless the queries are split among the frames. */
   get numVisualTokens(): number {
-    return (this.splitQueries ? 1 : this.framesPerImage) * this.qformer.args.numQueryTokens;
+    return this.qformer.numQueryPositions(this.framesPerImage, this.splitQueries);
   }
 
   /** Vision tokens `[N, M, E]` → projected query outputs `[N, numVisualTokens, lmEmbedDim]`. */

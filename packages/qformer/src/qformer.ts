@@ -144,7 +144,7 @@ export class QFormer extends Module implements LayerModule {
     const { numQueryTokens: Q1, hiddenSize: H, encoderHiddenSize: E } = this.args;
     if (!Number.isInteger(F) || F < 1) throw new Error(`QFormer: numFrames must be a positive integer, got ${F}`);
     if (splitQueries && Q1 % F !== 0) throw new Error(`QFormer: splitQueries needs numQueryTokens (${Q1}) to be a multiple of numFrames (${F})`);
-    const Q = splitQueries ? Q1 : F * Q1; // query positions: the queries split among the frames, or a copy per frame
+    const Q = this.numQueryPositions(F, splitQueries);
     const group = Q / F; // query positions that read one frame
     const useQueries = mode !== 'text';
     const useText = mode !== 'query';
@@ -196,6 +196,15 @@ export class QFormer extends Module implements LayerModule {
       }
       return out as unknown as tf.TensorContainer;
     }) as unknown as QFormerOutputs;
+  }
+
+  /**
+   * Query positions (and query outputs) of a pass over `numFrames` frames: `numQueryTokens` when
+   * the queries are split among the frames, else a copy of them per frame,
+   * `numFrames · numQueryTokens` (see {@link QFormerInputs.numFrames}).
+   */
+  numQueryPositions(numFrames = 1, splitQueries = false): number {
+    return splitQueries ? this.args.numQueryTokens : numFrames * this.args.numQueryTokens;
   }
 
   /** Mode `'query'` on `F` frames: the Q-Former on each frame alone (a batch of `b · F`), outputs side by side. */

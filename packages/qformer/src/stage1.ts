@@ -142,7 +142,7 @@ export class QFormerStage1 extends Module {
    */
   losses(inputs: QFormerStage1Inputs): QFormerStage1Losses {
     const { imageEmbeds, inputIds, attentionMask, numFrames = 1, splitQueries = false } = inputs;
-    const { numQueryTokens, hiddenSize: H, encoderHiddenSize: E, padTokenId } = this.qformer.args;
+    const { hiddenSize: H, encoderHiddenSize: E, padTokenId } = this.qformer.args;
     assertShape(imageEmbeds, [null, null, E], 'QFormerStage1 imageEmbeds', ['batch', 'tokens', 'encoderHiddenSize']);
     const [b, M] = imageEmbeds.shape as [number, number, number];
     assertDtype(inputIds, ['int32'], 'QFormerStage1 inputIds');
@@ -154,7 +154,7 @@ export class QFormerStage1 extends Module {
     if (!Number.isInteger(numFrames) || numFrames < 1 || M % numFrames !== 0) {
       throw new Error(`QFormerStage1: numFrames must be a positive integer that divides the ${M} image tokens, got ${numFrames}`);
     }
-    const Q = splitQueries ? numQueryTokens : numFrames * numQueryTokens; // query positions
+    const Q = this.qformer.numQueryPositions(numFrames, splitQueries);
     const seed = inputs.seed ?? this.seed + this.calls;
     this.calls += 1;
     const temp = this.temperature;

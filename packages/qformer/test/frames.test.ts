@@ -69,6 +69,7 @@ describe('QFormer numFrames', () => {
     const before = tf.memory().numTensors;
     const out = qformer.encode({ imageEmbeds: x, mode: 'query', numFrames: F });
     expect(out.queryOutput!.shape).toEqual([b, F * Q, TINY.hiddenSize]);
+    expect(qformer.numQueryPositions(F)).toBe(F * Q);
     expect(out.projected!.shape).toEqual([b, F * Q, 12]);
     const wantQ = framesAlone(qformer, x);
     const wantP = framesAlone(qformer, x, 'projected');
@@ -149,6 +150,7 @@ describe('QFormer numFrames with splitQueries', () => {
     const before = tf.memory().numTensors;
     const out = qformer.encode({ imageEmbeds: x, mode: 'query', numFrames: F, splitQueries: true });
     expect(out.queryOutput!.shape).toEqual([b, 12, TINY.hiddenSize]);
+    expect(qformer.numQueryPositions(F, true)).toBe(12);
     expect(out.projected!.shape).toEqual([b, 12, 12]);
     const state = qformer.stateDict();
     for (let f = 0; f < F; f++) {
