@@ -45,7 +45,7 @@ ${table(['model', 'caption colour', 'caption shape', 'VQA'], held.map(([n, h]) =
 ${groupedBars(['caption colour', 'caption shape', 'VQA'], held.map(([n, h]) => ({ name: n, values: [h.caption_color, h.caption_shape, h.vqa] })), { title: 'Held-out accuracy', yLabel: 'accuracy', yMax: 1 })}
 
 <h2>Training</h2>
-<div class="plots">${lineChart([loss('Flamingo', r.flamingo.loss), loss('BLIP-2 stage 2/3', r.blip2.loss), loss('BLIP-2 stage 1 (ITC+ITM+ITG)', r.blip2.stage1_loss), loss('MLP projector', r.baselines.mlp_projector.loss)], { title: 'Loss', xLabel: 'step', yLabel: 'loss' })}</div>
+<div class="plots">${lineChart([loss('Flamingo', r.flamingo.loss), loss('BLIP-2 stage 2/3', r.blip2.loss), loss('BLIP-2 stage 1 (ITC+ITM+ITG)', r.blip2.stage1_loss), loss('MLP projector', r.baselines.mlp_projector.loss)], { title: 'Loss (log scale)', xLabel: 'step', yLabel: 'loss', logY: true })}</div>
 <p class="note">Trainable weights: Flamingo ${r.flamingo.trainable_parameters}, BLIP-2 ${r.blip2.trainable_parameters}, MLP projector ${r.baselines.mlp_projector.trainable_parameters}; training time ${r.flamingo.train_seconds.toFixed(0)} s, ${r.blip2.train_seconds.toFixed(0)} s, ${r.baselines.mlp_projector.train_seconds.toFixed(0)} s.</p>
 
 <h2>Experiment 1: gate analysis (Flamingo)</h2>
