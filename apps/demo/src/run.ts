@@ -12,7 +12,7 @@ import { heldOutScores, fewShotEpisodes, fewShotVqa, flamingoAnswerer, gateAblat
 import { DEMO_VIEWS, cachedFeatures, loadFrozenModels, sideBySideEncoder, standardizeEncoder, trainingStatistics, writeStandardization, type FrozenModels } from './frozen-models';
 import { writeReport } from './report';
 import type { DemoResults } from './results';
-import { demoSizes } from './sizes';
+import { demoSizes, worldSizes } from './sizes';
 import { trainBridge, trainPhases, type TrainSettings } from './training';
 import { buildWorldData } from './world-data';
 
@@ -55,7 +55,7 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
   log(`\n2. Data: @vlm/shapeworld scenes, captions, questions and few-shot episodes (seeded)  [${elapsed()}]`);
   const data = buildWorldData(sizes, args.seed);
   let t = performance.now();
-  const cache = await cachedFeatures(frozen.encoder, data.bank.images, JSON.stringify({ world: '@vlm/shapeworld', seed: args.seed, sizes: { ...sizes, pairSteps: 0, softPromptPairSteps: 0, steps: 0, stage1Steps: 0, logEvery: 0, checkpointEvery: 0, contextSwap: 0, swapViews: 0 } }), join(args.out, 'features'));
+  const cache = await cachedFeatures(frozen.encoder, data.bank.images, JSON.stringify({ world: '@vlm/shapeworld', seed: args.seed, sizes: worldSizes(sizes) }), join(args.out, 'features'));
   const rawFeatures = cache.features as tf.Tensor3D;
   log(`  ${data.bank.images.length} images drawn and ${cache.fromStore ? 'their features read from' : 'encoded once by the frozen encoder into'} ${join(args.out, 'features')} in ${((performance.now() - t) / 1000).toFixed(1)} s → [${rawFeatures.shape}]`);
   // Frozen per-channel standardization with the training images' statistics (saved for `caption`/`ask`).

@@ -38,19 +38,25 @@ export interface DemoSizes {
   checkpointEvery: number;
 }
 
+/** The sizes that decide which images a run draws (what `buildWorldData` reads, and the key of the feature cache). */
+export type WorldSizes = Pick<DemoSizes, 'trainScenes' | 'trainEpisodes' | 'heldOutScenes' | 'fewShotEpisodes' | 'fewShotVqa' | 'probeScenes'>;
+
+/** Just the {@link WorldSizes} of `s` (the object literal is checked against the type both ways). */
+export function worldSizes(s: WorldSizes): WorldSizes {
+  return { trainScenes: s.trainScenes, trainEpisodes: s.trainEpisodes, heldOutScenes: s.heldOutScenes, fewShotEpisodes: s.fewShotEpisodes, fewShotVqa: s.fewShotVqa, probeScenes: s.probeScenes };
+}
+
 export function demoSizes(quick: boolean, steps: number | undefined): DemoSizes {
-  const base: DemoSizes = quick
-    ? { trainScenes: 48, trainEpisodes: 12, heldOutScenes: 16, fewShotEpisodes: 6, fewShotVqa: 8, probeScenes: 24, batchSize: 8, pairSteps: 24, softPromptPairSteps: 48, steps: 16, contextSwap: 0.5, swapViews: 4, stage1Steps: 8, logEvery: 4, checkpointEvery: 12 }
-    : { trainScenes: 480, trainEpisodes: 240, heldOutScenes: 96, fewShotEpisodes: 40, fewShotVqa: 36, probeScenes: 160, batchSize: 16, pairSteps: 400, softPromptPairSteps: 800, steps: 300, contextSwap: 0.5, swapViews: 4, stage1Steps: 80, logEvery: 10, checkpointEvery: 60 };
+  const base: Omit<DemoSizes, 'softPromptPairSteps'> = quick
+    ? { trainScenes: 48, trainEpisodes: 12, heldOutScenes: 16, fewShotEpisodes: 6, fewShotVqa: 8, probeScenes: 24, batchSize: 8, pairSteps: 24, steps: 16, contextSwap: 0.5, swapViews: 4, stage1Steps: 8, logEvery: 4, checkpointEvery: 12 }
+    : { trainScenes: 480, trainEpisodes: 240, heldOutScenes: 96, fewShotEpisodes: 40, fewShotVqa: 36, probeScenes: 160, batchSize: 16, pairSteps: 400, steps: 300, contextSwap: 0.5, swapViews: 4, stage1Steps: 80, logEvery: 10, checkpointEvery: 60 };
   if (steps !== undefined) {
-    // --steps N: N steps of Flamingo in all, 4/7 on pairs and 3/7 on the mixture; the soft-prompt
-    // bridges twice the pair steps
+    // --steps N: N steps of Flamingo in all, 4/7 on pairs and 3/7 on the mixture
     base.pairSteps = Math.max(1, Math.round((steps * 4) / 7));
-    base.softPromptPairSteps = 2 * base.pairSteps;
     base.steps = Math.max(1, steps - base.pairSteps);
     base.stage1Steps = Math.max(1, Math.round(steps / 10));
     base.checkpointEvery = Math.max(1, Math.round(steps / 8));
     base.logEvery = Math.max(1, Math.round(steps / 48));
   }
-  return base;
+  return { ...base, softPromptPairSteps: 2 * base.pairSteps };
 }

@@ -13,7 +13,7 @@ import {
   type Scene,
   type SceneImage,
 } from '@vlm/shapeworld';
-import type { DemoSizes } from './sizes';
+import type { WorldSizes } from './sizes';
 
 /** Every image the run uses, drawn once; examples refer to them by index. */
 export interface ImageBank {
@@ -80,7 +80,7 @@ function qaExample(scene: number, qa: QAPair): Example {
 }
 
 /** The embedded world's data for one run: seeded, so a run repeats exactly. */
-export function buildWorldData(sizes: DemoSizes, seed: number): WorldData {
+export function buildWorldData(sizes: WorldSizes, seed: number): WorldData {
   const bank: ImageBank = { scenes: [], images: [] };
   const add = (scene: Scene) => {
     bank.scenes.push(scene);
