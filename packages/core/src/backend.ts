@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { installFastWasmKernels } from './wasm-kernels';
 
 /** A TF.js backend `@vlm` knows how to load. */
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
@@ -33,7 +34,8 @@ export interface WasmBackendModule {
  * Backends are optional: a browser app registers the ones it wants by importing their packages
  * (`import '@tensorflow/tfjs-backend-webgl'`), and `selectBackend` picks among those, so a bundle
  * holds only the backends the app installed. In Node, a backend that is not registered yet is
- * imported by name if its package is installed (`@tensorflow/tfjs-backend-<name>`).
+ * imported by name if its package is installed (`@tensorflow/tfjs-backend-<name>`). Where it
+ * starts wasm, it also installs core's faster wasm kernels ({@link installFastWasmKernels}).
  *
  * @example
  * ```ts
@@ -59,6 +61,7 @@ export async function selectBackend(
       }
       if (await tf.setBackend(name)) {
         await tf.ready();
+        if (name === 'wasm') installFastWasmKernels();
         return name;
       }
       throw new Error('initialisation returned false');

@@ -15,12 +15,28 @@ export type GeluApproximation = 'none' | 'tanh';
 export const GELU_KERNEL = 'VlmGelu';
 /** Name of the optional kernel `{ dy, x } → dy·GELU'(x)` (exact, float32) paired with {@link GELU_KERNEL}. */
 export const GELU_GRAD_KERNEL = 'VlmGeluGrad';
+/**
+ * Name of an optional kernel `{ x } → GELU(x)` in the tanh form (float32), which {@link gelu}
+ * runs for `approximate: 'tanh'` (GPT-2's `gelu_new`) where it and {@link GELU_TANH_GRAD_KERNEL}
+ * are registered for the active backend (as `@vlm/native-matmul` does for wasm and cpu in Node),
+ * instead of its nine elementwise kernels (and their gradients).
+ */
+export const GELU_TANH_KERNEL = 'VlmGeluTanh';
+/** Name of the optional kernel `{ dy, x } → dy·GELU'(x)` (tanh form, float32) paired with {@link GELU_TANH_KERNEL}. */
+export const GELU_TANH_GRAD_KERNEL = 'VlmGeluTanhGrad';
+
+/** The optional forward and gradient kernels of each form. */
+const KERNELS: Record<GeluApproximation, readonly [string, string]> = {
+  none: [GELU_KERNEL, GELU_GRAD_KERNEL],
+  tanh: [GELU_TANH_KERNEL, GELU_TANH_GRAD_KERNEL],
+};
 
 /**
  * GELU, as `torch.nn.functional.gelu(x, approximate)`:
  * exact `0.5·x·(1 + erf(x/√2))`, or `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
- * The exact form of a float32 `x` runs as one kernel forward and one backward where
- * {@link GELU_KERNEL} and {@link GELU_GRAD_KERNEL} are registered for the backend.
+ * A float32 `x` runs as one kernel forward and one backward where the form's optional kernels
+ * are registered for the backend ({@link GELU_KERNEL} and {@link GELU_GRAD_KERNEL}, or
+ * {@link GELU_TANH_KERNEL} and {@link GELU_TANH_GRAD_KERNEL}).
  *
  * @example
  * ```ts
@@ -28,12 +44,14 @@ export const GELU_GRAD_KERNEL = 'VlmGeluGrad';
  * ```
  */
 export function gelu(x: tf.Tensor, approximate: GeluApproximation = 'none'): tf.Tensor {
-  if (approximate === 'none' && x.dtype === 'float32' && hasKernels([GELU_KERNEL, GELU_GRAD_KERNEL])) {
+  if (approximate !== 'none' && approximate !== 'tanh') throw new Error(`gelu: expected approximate 'none' or 'tanh', got '${approximate}'`);
+  const [kernel, gradKernel] = KERNELS[approximate];
+  if (x.dtype === 'float32' && hasKernels([kernel, gradKernel])) {
     const engine = tf.engine();
     return lazyGradOp(
       [x],
-      () => engine.runKernel(GELU_KERNEL, { x }) as tf.Tensor,
-      (dy, [xs]) => [() => engine.runKernel(GELU_GRAD_KERNEL, { dy, x: xs! }) as tf.Tensor],
+      () => engine.runKernel(kernel, { x }) as tf.Tensor,
+      (dy, [xs]) => [() => engine.runKernel(gradKernel, { dy, x: xs! }) as tf.Tensor],
     );
   }
   return tf.tidy(() => {

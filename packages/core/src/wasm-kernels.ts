@@ -78,19 +78,56 @@ function tileByRuns(x: tf.TensorInfo, reps: number[], backend: WasmBackendLike):
   return out;
 }
 
+/**
+ * `GatherV2` by copying runs: each gathered slice (the axes after `axis`) is one contiguous run,
+ * copied whole. The stock wasm kernel computes an index per element: ~25 ns each (7.5 ms to
+ * pick a batch of 16 images' `[98, 192]` tokens, 5 ms for an embedding lookup of 800 tokens).
+ */
+function gatherByRuns(x: tf.TensorInfo, indices: tf.TensorInfo, axis: number, batchDims: number, backend: WasmBackendLike): tf.TensorInfo {
+  const { batchSize, outerSize, dimSize, sliceSize, outputShape } = tf.backend_util.segment_util.collectGatherOpShapeInfo(
+    x as tf.Tensor, indices as tf.Tensor, axis, batchDims,
+  );
+  // The stock kernel's check and message, before anything is allocated.
+  const ids = backend.typedArrayFromHeap(indices);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (!(id >= 0 && id <= dimSize - 1)) throw new Error(`GatherV2: the index value ${id} is not in [0, ${dimSize - 1}]`);
+  }
+  const perBatch = ids.length / Math.max(batchSize, 1);
+  const out = backend.makeOutput(outputShape, x.dtype);
+  if (tf.util.sizeFromShape(outputShape) === 0) return out;
+  // Views only after makeOutput: a heap growth there detaches older ArrayBuffers.
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  const at = backend.typedArrayFromHeap(indices);
+  let o = 0;
+  for (let b = 0; b < batchSize; b++) {
+    for (let i = 0; i < outerSize; i++) {
+      const base = (b * outerSize + i) * dimSize;
+      for (let j = 0; j < perBatch; j++, o += sliceSize) {
+        const from = (base + at[b * perBatch + j]!) * sliceSize;
+        if (sliceSize >= 64) dst.set(src.subarray(from, from + sliceSize), o);
+        else for (let k = 0; k < sliceSize; k++) dst[o + k] = src[from + k]!;
+      }
+    }
+  }
+  return out;
+}
+
 let installed = false;
 
 /**
- * Replaces five wasm backend kernels with faster ones (same results, bit for bit; strings
+ * Replaces six wasm backend kernels with faster ones (same results, bit for bit; strings
  * still go to the stock kernels): `Slice`, `Unpack` and `SplitV` read the input in place
- * instead of copying all of it per output, `Tile` (also `tf.broadcastTo`) copies runs instead
- * of computing an index per element, and `Identity` (`tf.clone`, and the tape saving every
+ * instead of copying all of it per output, `Tile` (also `tf.broadcastTo`) and `GatherV2`
+ * (`tf.gather`, so every embedding lookup) copy runs instead of computing an index per
+ * element, and `Identity` (`tf.clone`, and the tape saving every
  * tensor a gradient needs) shares the data as the cpu backend does instead of copying. Also
  * makes `Transpose` of an empty tensor (a batch of 0 rows) return an empty tensor, as on the
  * other backends, instead of trapping with `RuntimeError: divide by zero`.
  * Idempotent and cheap; `@vlm/core` calls it on its hot paths when the active backend is wasm,
  * so calling it yourself is only needed to speed up your own `tf.slice`/`tf.unstack`/
- * `tf.split`/`tf.tile` calls before the first `@vlm` op runs.
+ * `tf.split`/`tf.tile`/`tf.gather` calls before the first `@vlm` op runs.
  *
  * Does nothing until the wasm backend package has registered its kernels.
  *
@@ -110,6 +147,7 @@ export function installFastWasmKernels(): void {
     SplitV: tf.getKernel('SplitV', 'wasm'),
     Tile: tf.getKernel('Tile', 'wasm'),
     Transpose: tf.getKernel('Transpose', 'wasm'),
+    GatherV2: tf.getKernel('GatherV2', 'wasm'),
   };
   if (!Object.values(stock).every(Boolean)) return;
   installed = true;
@@ -142,6 +180,9 @@ export function installFastWasmKernels(): void {
     }
     return stockTranspose(args);
   });
+  replace('GatherV2', ({ inputs, attrs, backend }) =>
+    gatherByRuns(inputs.x!, inputs.indices!, tf.util.parseAxisParam(attrs!.axis as number, inputs.x!.shape)[0]!, attrs!.batchDims as number, backend as WasmBackendLike),
+  );
   replace('Tile', ({ inputs, attrs, backend }) => tileByRuns(inputs.x!, attrs!.reps as number[], backend as WasmBackendLike));
   replace('Slice', ({ inputs, attrs, backend }) => {
     const x = inputs.x!;

@@ -261,6 +261,48 @@ describe('fast wasm Tile kernel', () => {
   });
 });
 
+describe('fast wasm GatherV2 kernel', () => {
+  const cases: Array<{ shape: number[]; indices: number[][] | number[]; axis: number; batchDims?: number }> = [
+    { shape: [64, 256], indices: [3, 0, 63, 3, 17], axis: 0 }, // an embedding lookup: runs of 256 (≥ 64: copied with set)
+    { shape: [40, 6, 5], indices: [[39, 1], [1, 0]], axis: 0 }, // 2-D indices, runs of 30
+    { shape: [4, 7, 5], indices: [6, 0, 6], axis: 1 },
+    { shape: [4, 7, 5], indices: [4, 0], axis: -1 }, // runs of one element
+    { shape: [3, 5, 130], indices: [[4, 0], [2, 2], [1, 3]], axis: 1, batchDims: 1 },
+    { shape: [5, 3], indices: [], axis: 0 },
+  ];
+  test('equals the cpu backend on every layout, dtype and batchDims, bit for bit, and leaks nothing', async () => {
+    const prev = tf.getBackend();
+    await tf.setBackend('cpu');
+    const expected = cases.map(({ shape, indices, axis, batchDims }) =>
+      tf.tidy(() => {
+        const x = rand(shape, 11);
+        const ids = tf.tensor(indices, undefined, 'int32');
+        return [x, tf.cast(tf.mul(x, 10), 'int32'), tf.greater(x, 0)].map((t) => ({ data: Array.from(t.dataSync()), out: tf.gather(t, ids, axis, batchDims) }));
+      }).map(({ data, out }) => ({ data, shape: out.shape, values: Array.from(out.dataSync()), dtype: out.dtype })),
+    );
+    await tf.setBackend(prev);
+    await onWasmBackend(() => {
+      installFastWasmKernels();
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        cases.forEach(({ shape, indices, axis, batchDims }, c) => {
+          const ids = tf.tensor(indices, undefined, 'int32');
+          for (const e of expected[c]!) {
+            const out = tf.gather(tf.tensor(e.data, shape, e.dtype), ids, axis, batchDims);
+            expect(out.shape, `case ${c}`).toEqual(e.shape);
+            expect(out.dtype).toBe(e.dtype);
+            expect(Array.from(out.dataSync()), `case ${c} ${e.dtype}`).toEqual(e.values);
+          }
+        });
+        const table = rand([5, 3], 2);
+        expect(() => tf.gather(table, tf.tensor1d([0, 5], 'int32'))).toThrow('GatherV2: the index value 5 is not in [0, 4]');
+        expect(() => tf.gather(table, tf.tensor1d([-1], 'int32'))).toThrow('GatherV2: the index value -1 is not in [0, 4]');
+      });
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  });
+});
+
 describe('microBatchGrads', () => {
   test('equals the full-batch gradients of a summed loss, and leaks nothing', () => {
     const fc = new Linear({ inFeatures: 4, outFeatures: 3 });

@@ -151,18 +151,18 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// gelu(x, xOffset, y, yOffset, n): y = GELU(x), exact (erf).
-// geluGrad(x, xOffset, dy, dyOffset, dx, dxOffset, n): dx = dy·GELU'(x).
+// gelu(x, xOffset, y, yOffset, n, tanhForm): y = GELU(x), exact (erf) or, where tanhForm is 1, the tanh form.
+// geluGrad(x, xOffset, dy, dyOffset, dx, dxOffset, n, tanhForm): dx = dy·GELU'(x).
 static napi_value gelu_binding(napi_env env, napi_callback_info info, int grad) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 8;
+  napi_value argv[8];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  const size_t want = grad ? 7 : 5;
+  const size_t want = grad ? 8 : 6;
   if (argc != want) {
-    napi_throw_type_error(env, NULL, grad ? "vlm_matmul.geluGrad: expected 7 arguments" : "vlm_matmul.gelu: expected 5 arguments");
+    napi_throw_type_error(env, NULL, grad ? "vlm_matmul.geluGrad: expected 8 arguments" : "vlm_matmul.gelu: expected 6 arguments");
     return NULL;
   }
-  int64_t off[3], n;
+  int64_t off[3], n, tanh_form;
   float *p[3];
   const int buffers = grad ? 3 : 2;
   for (int i = 0; i < buffers; i++) {
@@ -172,9 +172,10 @@ static napi_value gelu_binding(napi_env env, napi_callback_info info, int grad) 
       return NULL;
     }
   }
-  CHECK(napi_get_value_int64(env, argv[want - 1], &n));
+  CHECK(napi_get_value_int64(env, argv[want - 2], &n));
+  CHECK(napi_get_value_int64(env, argv[want - 1], &tanh_form));
   if (n <= 0) return NULL;
-  const vlm_gelu_args g = {p[0], grad ? p[1] : NULL, p[buffers - 1], (size_t)n};
+  const vlm_gelu_args g = {p[0], grad ? p[1] : NULL, p[buffers - 1], (size_t)n, tanh_form != 0};
   run_parts(grad ? gelu_grad_part : gelu_part, &g, (size_t)n < PARALLEL_MIN_ELEMENTS ? 1 : threads);
   return NULL;
 }

@@ -13,13 +13,13 @@ export interface NativeBinding {
     batch: number, m: number, n: number, k: number,
     transposeA: number, transposeB: number, strideA: number, strideB: number,
   ): void;
-  /** `y = GELU(x)` (exact) over `n` floats. */
-  gelu(x: ArrayBuffer | Float32Array, xOffset: number, y: ArrayBuffer | Float32Array, yOffset: number, n: number): void;
-  /** `dx = dy·GELU'(x)` over `n` floats. */
+  /** `y = GELU(x)` over `n` floats: exact where `tanhForm` is 0, the tanh form where it is 1. */
+  gelu(x: ArrayBuffer | Float32Array, xOffset: number, y: ArrayBuffer | Float32Array, yOffset: number, n: number, tanhForm: number): void;
+  /** `dx = dy·GELU'(x)` over `n` floats, of the form `tanhForm` picks. */
   geluGrad(
     x: ArrayBuffer | Float32Array, xOffset: number,
     dy: ArrayBuffer | Float32Array, dyOffset: number,
-    dx: ArrayBuffer | Float32Array, dxOffset: number, n: number,
+    dx: ArrayBuffer | Float32Array, dxOffset: number, n: number, tanhForm: number,
   ): void;
   /**
    * LayerNorm over the last axis of `[rows, width]`: `y = (x − mean)·rstd·gamma + beta` (gamma and

@@ -3,34 +3,47 @@ import type { NativeBinding } from './binding';
 import { checkFloat32 } from './kernel-inputs';
 import type { KernelImpl, Storage } from './matmul-kernels';
 
-/** `VlmGelu` (`@vlm/core`'s `GELU_KERNEL`): `{ x } → GELU(x)`, exact, multi-threaded. */
-export function geluKernel(native: NativeBinding, storage: (backend: unknown) => Storage): KernelImpl {
-  return (args) => {
+/** Which GELU a kernel computes: the exact (erf) one or the tanh approximation. */
+type Form = 'exact' | 'tanh';
+type Factory = (native: NativeBinding, storage: (backend: unknown) => Storage) => KernelImpl;
+
+/** `{ x } → GELU(x)` of one form, multi-threaded. */
+function forward(name: string, form: Form): Factory {
+  return (native, storage) => (args) => {
     const { x } = args.inputs as { x: tf.TensorInfo };
-    checkFloat32('VlmGelu', { x });
+    checkFloat32(name, { x });
     const s = storage(args.backend);
     const n = tf.util.sizeFromShape(x.shape);
     return s.output(x.shape, (y, yOffset) => {
       if (n === 0) return;
       const [xm, xOffset] = s.locate(x);
-      native.gelu(xm, xOffset, y, yOffset, n);
+      native.gelu(xm, xOffset, y, yOffset, n, form === 'tanh' ? 1 : 0);
     });
   };
 }
 
-/** `VlmGeluGrad` (`@vlm/core`'s `GELU_GRAD_KERNEL`): `{ dy, x } → dy·GELU'(x)`, multi-threaded. */
-export function geluGradKernel(native: NativeBinding, storage: (backend: unknown) => Storage): KernelImpl {
-  return (args) => {
+/** `{ dy, x } → dy·GELU'(x)` of one form, multi-threaded. */
+function gradient(name: string, form: Form): Factory {
+  return (native, storage) => (args) => {
     const { dy, x } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
-    checkFloat32('VlmGeluGrad', { x, dy });
-    if (!tf.util.arraysEqual(dy.shape, x.shape)) throw new Error(`VlmGeluGrad: expected dy of x's shape [${x.shape}], got [${dy.shape}]`);
+    checkFloat32(name, { x, dy });
+    if (!tf.util.arraysEqual(dy.shape, x.shape)) throw new Error(`${name}: expected dy of x's shape [${x.shape}], got [${dy.shape}]`);
     const s = storage(args.backend);
     const n = tf.util.sizeFromShape(x.shape);
     return s.output(x.shape, (dx, dxOffset) => {
       if (n === 0) return;
       const [xm, xOffset] = s.locate(x);
       const [dym, dyOffset] = s.locate(dy);
-      native.geluGrad(xm, xOffset, dym, dyOffset, dx, dxOffset, n);
+      native.geluGrad(xm, xOffset, dym, dyOffset, dx, dxOffset, n, form === 'tanh' ? 1 : 0);
     });
   };
 }
+
+/** `VlmGelu` (`@vlm/core`'s `GELU_KERNEL`): `{ x } → GELU(x)`, exact. */
+export const geluKernel = forward('VlmGelu', 'exact');
+/** `VlmGeluGrad` (`@vlm/core`'s `GELU_GRAD_KERNEL`): `{ dy, x } → dy·GELU'(x)`, exact. */
+export const geluGradKernel = gradient('VlmGeluGrad', 'exact');
+/** `VlmGeluTanh` (`@vlm/core`'s `GELU_TANH_KERNEL`): `{ x } → GELU(x)`, the tanh form. */
+export const geluTanhKernel = forward('VlmGeluTanh', 'tanh');
+/** `VlmGeluTanhGrad` (`@vlm/core`'s `GELU_TANH_GRAD_KERNEL`): `{ dy, x } → dy·GELU'(x)`, the tanh form. */
+export const geluTanhGradKernel = gradient('VlmGeluTanhGrad', 'tanh');

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, LAYER_NORM_PARAM_GRAD_KERNEL, setFastMatMulBackend,
+  GELU_GRAD_KERNEL, GELU_KERNEL, GELU_TANH_GRAD_KERNEL, GELU_TANH_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, LAYER_NORM_PARAM_GRAD_KERNEL, setFastMatMulBackend,
 } from '@vlm/core';
 import { loadBinding } from './binding';
 import { STORAGES, batchMatMulKernel, fusedMatMulKernel } from './matmul-kernels';
-import { geluGradKernel, geluKernel } from './gelu-kernels';
+import { geluGradKernel, geluKernel, geluTanhGradKernel, geluTanhKernel } from './gelu-kernels';
 import { layerNormGradKernel, layerNormKernel, layerNormParamGradKernel } from './layer-norm-kernels';
 import { OPTIONAL_NATIVE_KERNELS, type OptionalNativeKernel } from './optional-kernels';
 
@@ -12,9 +12,10 @@ import { OPTIONAL_NATIVE_KERNELS, type OptionalNativeKernel } from './optional-k
  * Options of {@link enableNativeMatMul}. Beside `threads` and `backends`, one switch per
  * optional kernel set, named as in {@link OPTIONAL_NATIVE_KERNELS} (default: `true`):
  *
- * - `gelu`: also register the native exact GELU, forward and gradient (`@vlm/core`'s
- *   `GELU_KERNEL` and `GELU_GRAD_KERNEL`, which core's `gelu` then runs instead of five
- *   elementwise kernels);
+ * - `gelu`: also register the native GELU, both forms, forward and gradient (`@vlm/core`'s
+ *   `GELU_KERNEL` and `GELU_GRAD_KERNEL` for the exact one, `GELU_TANH_KERNEL` and
+ *   `GELU_TANH_GRAD_KERNEL` for the tanh form, which core's `gelu` then runs instead of five or
+ *   nine elementwise kernels);
  * - `layerNorm`: also register the native LayerNorm, forward and gradients (`@vlm/core`'s
  *   `LAYER_NORM_KERNEL`, `LAYER_NORM_GRAD_KERNEL` and `LAYER_NORM_PARAM_GRAD_KERNEL`, which
  *   core's `LayerNorm` then runs instead of its composed elementwise kernels).
@@ -49,7 +50,7 @@ type Storages = (backend: unknown) => ReturnType<(typeof STORAGES)[string]>;
 type Factory = (native: ReturnType<typeof loadBinding>, storage: Storages) => unknown;
 /** The optional kernels beside the matMul, by option: kernel name → implementation. */
 const EXTRA_KERNELS: Record<OptionalNativeKernel, Array<[string, Factory]>> = {
-  gelu: [[GELU_KERNEL, geluKernel], [GELU_GRAD_KERNEL, geluGradKernel]],
+  gelu: [[GELU_KERNEL, geluKernel], [GELU_GRAD_KERNEL, geluGradKernel], [GELU_TANH_KERNEL, geluTanhKernel], [GELU_TANH_GRAD_KERNEL, geluTanhGradKernel]],
   layerNorm: [[LAYER_NORM_KERNEL, layerNormKernel], [LAYER_NORM_GRAD_KERNEL, layerNormGradKernel], [LAYER_NORM_PARAM_GRAD_KERNEL, layerNormParamGradKernel]],
 };
 const extraBackends = new Set<string>(); // backends where some of them may be registered
@@ -69,7 +70,7 @@ function unregisterExtras(backend: string): void {
  * (`[2,1,m,k]·[1,5,k,n]`, which the stock kernels get wrong). The cases it does not cover
  * (dtypes other than float32, fused activations other than linear, a bias that is not one row
  * of `n` values) go to the stock kernels, as does everything else. It also registers a native
- * exact GELU, forward and gradient, that `@vlm/core`'s `gelu` uses (option `gelu`), and a native
+ * GELU (exact and tanh form), forward and gradient, that `@vlm/core`'s `gelu` uses (option `gelu`), and a native
  * LayerNorm, forward and gradients, that core's `LayerNorm` uses (option `layerNorm`). Call it after the backends
  * are registered (importing `@tensorflow/tfjs-backend-wasm`); calling it again changes the
  * thread count.

@@ -4,7 +4,7 @@
 
 /**
  * The optional kernel sets that {@link enableNativeMatMul} registers beside the matMul: `gelu`
- * (the exact GELU, forward and gradient) and `layerNorm` (LayerNorm over the last axis, forward
+ * (GELU, exact and tanh form, forward and gradient) and `layerNorm` (LayerNorm over the last axis, forward
  * and gradients). Each is switched by the option of its name ({@link NativeMatMulOptions},
  * default on) and reported under that name in {@link NativeMatMulInfo}; this list is where
  * they are named, and the one that {@link parseNativeWithout} accepts names from.

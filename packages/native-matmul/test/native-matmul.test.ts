@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { disableNativeMatMul, enableNativeMatMul, nativeMatMulAvailable } from '@vlm/native-matmul';
 import {
-  GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, LAYER_NORM_PARAM_GRAD_KERNEL, LayerNorm, gelu,
+  GELU_GRAD_KERNEL, GELU_KERNEL, GELU_TANH_GRAD_KERNEL, GELU_TANH_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, LAYER_NORM_PARAM_GRAD_KERNEL, LayerNorm, gelu,
 } from '@vlm/core';
 // Internal to @vlm/core (the same module instance as the '@vlm/core' alias imports): what
 // setFastMatMulBackend switches.
@@ -380,7 +380,14 @@ describe.runIf(available)(`native matMul kernels on the ${activeBackend} backend
     });
   });
 
-  describe('GELU (exact)', () => {
+  describe.each([
+    { form: 'exact' as const, approximate: 'none' as const, kernel: GELU_KERNEL, gradKernel: GELU_GRAD_KERNEL, stockOp: 'Erf', name: 'VlmGelu', gradAbs: 1e-6 },
+    // The tanh form's gradient, 0.5·(1 + tanh u) + 0.5·x·(1 − tanh²u)·u', has 1 + tanh u and
+    // 1 − tanh²u in multiples of float's spacing near 1 once |x| > 3: one ulp of tanh u moves it by
+    // up to ~1e-6 there, in the stock composition as in the native kernel (see the float64 test).
+    { form: 'tanh' as const, approximate: 'tanh' as const, kernel: GELU_TANH_KERNEL, gradKernel: GELU_TANH_GRAD_KERNEL, stockOp: 'Tanh', name: 'VlmGeluTanh', gradAbs: 1e-5 },
+  ])('GELU ($form)', ({ form, approximate, kernel, gradKernel, stockOp, name, gradAbs }) => {
+    const g = (t: tf.Tensor) => gelu(t, approximate);
     /** Every element of `actual` within `abs + rel·|expected|` of `expected` (NaN where it is NaN). */
     function expectElementsClose(actual: tf.Tensor, expected: tf.Tensor, abs: number, rel: number, what = '') {
       expect(actual.shape, what).toEqual(expected.shape);
@@ -404,38 +411,59 @@ describe.runIf(available)(`native matMul kernels on the ${activeBackend} backend
       ['[7] (a vector tail only)', () => tf.mul(rand([7], 2), 3)],
       ['[33, 65]', () => tf.mul(rand([33, 65], 3), 3)],
       ['[3, 50001] (split over threads, odd size)', () => tf.mul(rand([3, 50001], 4), 3)],
+      ['every 1/1000 from -8 to 8 (both sides of every branch)', () => tf.div(tf.range(-8000, 8001), 1000)],
     ];
 
     test.each(inputs)('forward on %s: equal to the stock kernels (core composes erf) within 1e-6 + 1e-6 relative, through the native kernel', async (what, make) => {
       const x = tf.tidy(make);
-      const info = await tf.profile(() => gelu(x));
+      const info = await tf.profile(() => g(x));
       try {
         const names = info.kernels.map((k) => k.name);
-        expect(names, what).toContain(GELU_KERNEL);
-        expect(names, what).not.toContain('Erf');
-        tf.tidy(() => expectElementsClose(info.result as tf.Tensor, stock(() => gelu(x)), 1e-6, 1e-6, what));
+        expect(names, what).toContain(kernel);
+        expect(names, what).not.toContain(stockOp);
+        tf.tidy(() => expectElementsClose(info.result as tf.Tensor, stock(() => g(x)), 1e-6, 1e-6, what));
       } finally {
         tf.dispose([x, info.result as tf.Tensor]);
       }
     });
 
-    test.each(inputs.slice(1))('gradient on %s: equal to the stock gradient within 1e-6 + 1e-6 relative', (what, make) => {
+    test.each(inputs.slice(1))(`gradient on %s: equal to the stock gradient within ${gradAbs} + 1e-6 relative`, (what, make) => {
       tf.tidy(() => {
         const x = make();
         const w = rand(x.shape, 9);
-        const f = (t: tf.Tensor) => tf.sum(tf.mul(gelu(t), w));
-        expectElementsClose(tf.grad(f)(x), stock(() => tf.grad(f)(x)), 1e-6, 1e-6, what);
+        const f = (t: tf.Tensor) => tf.sum(tf.mul(g(t), w));
+        expectElementsClose(tf.grad(f)(x), stock(() => tf.grad(f)(x)), gradAbs, 1e-6, what);
+      });
+    });
+
+    test.runIf(form === 'tanh')('against float64 on every 1/1000 from -8 to 8: forward within 2e-7 + 4e-7 relative, gradient no further off than the stock one', () => {
+      tf.tidy(() => {
+        const x = tf.div(tf.range(-8000, 8001), 1000);
+        const xs = x.dataSync();
+        const beta = Math.sqrt(2 / Math.PI), kappa = 0.044715;
+        const value = (v: number) => 0.5 * v * (1 + Math.tanh(beta * (v + kappa * v ** 3)));
+        const slope = (v: number) => {
+          const t = Math.tanh(beta * (v + kappa * v ** 3));
+          return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * beta * (1 + 3 * kappa * v * v);
+        };
+        const worst = (got: ArrayLike<number>, ref: (v: number) => number, abs: number, rel: number) =>
+          Math.max(...Array.from(xs, (v, i) => Math.abs(got[i]! - ref(v)) - (abs + rel * Math.abs(ref(v)))));
+        expect(worst(g(x).dataSync(), value, 2e-7, 4e-7)).toBeLessThanOrEqual(0);
+        const grad = tf.grad((t: tf.Tensor) => tf.sum(g(t)));
+        const nativeError = worst(grad(x).dataSync(), slope, 0, 0), stockError = worst(stock(() => grad(x)).dataSync(), slope, 0, 0);
+        expect(nativeError).toBeLessThanOrEqual(1.5 * stockError + 1e-7);
+        expect(nativeError).toBeLessThan(1e-5);
       });
     });
 
     test('the gradient of special values (no NaN where the stock gradient has none), and the gradient kernel is the native one', async () => {
       const finite = special.filter((v) => Number.isFinite(v));
       const x = tf.tensor1d(finite);
-      const f = (t: tf.Tensor) => tf.sum(gelu(t));
-      tf.tidy(() => expectElementsClose(tf.grad(f)(x), stock(() => tf.grad(f)(x)), 1e-6, 1e-6));
+      const f = (t: tf.Tensor) => tf.sum(g(t));
+      tf.tidy(() => expectElementsClose(tf.grad(f)(x), stock(() => tf.grad(f)(x)), gradAbs, 1e-6));
       const info = await tf.profile(() => tf.grad(f)(x));
-      expect(info.kernels.map((k) => k.name)).toContain(GELU_GRAD_KERNEL);
-      expect(info.kernels.map((k) => k.name)).not.toContain('Erf');
+      expect(info.kernels.map((k) => k.name)).toContain(gradKernel);
+      expect(info.kernels.map((k) => k.name)).not.toContain(stockOp);
       tf.dispose(info.result as tf.Tensor);
       x.dispose();
     });
@@ -445,7 +473,7 @@ describe.runIf(available)(`native matMul kernels on the ${activeBackend} backend
         const x = tf.mul(rand([5, 40001], 5), 3), w = rand([5, 40001], 6);
         const run = (threads: number) => {
           enableNativeMatMul({ threads });
-          return [gelu(x), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(gelu(t), w)))(x)].map((t) => Array.from(t.dataSync()));
+          return [g(x), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(g(t), w)))(x)].map((t) => Array.from(t.dataSync()));
         };
         const [one, two] = [run(1), run(2)];
         expect(two[0]).toEqual(one[0]);
@@ -453,20 +481,20 @@ describe.runIf(available)(`native matMul kernels on the ${activeBackend} backend
       });
     });
 
-    test("registered on both backends by default; { gelu: false } and disableNativeMatMul remove them (core's gelu composes erf again)", async () => {
+    test("registered on both backends by default; { gelu: false } and disableNativeMatMul remove them (core's gelu composes stock kernels again)", async () => {
       for (const backend of BACKENDS) {
-        expect(tf.getKernel(GELU_KERNEL, backend), backend).toBeDefined();
-        expect(tf.getKernel(GELU_GRAD_KERNEL, backend), backend).toBeDefined();
+        expect(tf.getKernel(kernel, backend), backend).toBeDefined();
+        expect(tf.getKernel(gradKernel, backend), backend).toBeDefined();
       }
       expect(enableNativeMatMul({ gelu: false }).gelu).toBe(false);
-      for (const backend of BACKENDS) expect(tf.getKernel(GELU_KERNEL, backend), backend).toBeUndefined();
+      for (const backend of BACKENDS) expect(tf.getKernel(kernel, backend), backend).toBeUndefined();
       const x = tf.tensor1d([-1, 0, 2]);
-      const composed = await tf.profile(() => gelu(x));
-      expect(composed.kernels.map((k) => k.name)).toContain('Erf');
+      const composed = await tf.profile(() => g(x));
+      expect(composed.kernels.map((k) => k.name)).toContain(stockOp);
       tf.dispose(composed.result as tf.Tensor);
       expect(enableNativeMatMul().gelu).toBe(true);
       disableNativeMatMul();
-      for (const backend of BACKENDS) expect(tf.getKernel(GELU_GRAD_KERNEL, backend), backend).toBeUndefined();
+      for (const backend of BACKENDS) expect(tf.getKernel(gradKernel, backend), backend).toBeUndefined();
       x.dispose();
     });
 
@@ -474,10 +502,10 @@ describe.runIf(available)(`native matMul kernels on the ${activeBackend} backend
       const engine = tf.engine();
       tf.tidy(() => {
         const i = tf.tensor1d([1, 2], 'int32'), x = tf.tensor1d([1, 2]), dy = tf.tensor1d([1, 2, 3]);
-        expect(() => engine.runKernel(GELU_KERNEL, { x: i })).toThrow(/VlmGelu: expected x of dtype float32, got int32/);
-        expect(() => engine.runKernel(GELU_GRAD_KERNEL, { dy, x })).toThrow(/VlmGeluGrad: expected dy of x's shape \[2\], got \[3\]/);
+        expect(() => engine.runKernel(kernel, { x: i })).toThrow(new RegExp(`${name}: expected x of dtype float32, got int32`));
+        expect(() => engine.runKernel(gradKernel, { dy, x })).toThrow(new RegExp(`${name}Grad: expected dy of x's shape \\[2\\], got \\[3\\]`));
         // core's gelu keeps other dtypes on the composed path
-        expect(gelu(i).dtype).toBe('float32');
+        expect(g(i).dtype).toBe('float32');
       });
     });
   });

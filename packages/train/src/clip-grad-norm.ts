@@ -60,13 +60,15 @@ export async function clipGradNormAsync(grads: tf.NamedTensorMap, maxNorm: numbe
 }
 
 // Each gradient's L2 norm and, last, the total norm (the norm of the norms): [keys + 1]; null without gradients.
+// √(Σ g²) rather than tf.norm, which squares through Abs and Pow (a slow scalar kernel on wasm).
 function gradientNorms(grads: tf.NamedTensorMap, maxNorm: number): tf.Tensor1D | null {
   if (!(maxNorm > 0)) throw new Error(`clipGradNorm: maxNorm must be > 0, got ${maxNorm}`);
   const keys = Object.keys(grads);
   if (keys.length === 0) return null;
   return tf.tidy(() => {
-    const perTensor = tf.stack(keys.map((k) => tf.norm(grads[k]!)));
-    return tf.concat([perTensor, tf.reshape(tf.norm(perTensor), [1])]) as tf.Tensor1D;
+    const l2 = (t: tf.Tensor) => tf.sqrt(tf.sum(tf.square(t)));
+    const perTensor = tf.stack(keys.map((k) => l2(grads[k]!)));
+    return tf.concat([perTensor, tf.reshape(l2(perTensor), [1])]) as tf.Tensor1D;
   });
 }
 
