@@ -143,7 +143,7 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
     'blip2',
     { qformer: blip2.qformer },
     [
-      { name: 'blip2-stage2', data: softData(blip2, capT), steps: sizes.softPromptPairSteps },
+      { name: 'blip2-stage2', data: softData(blip2, capT), steps: sizes.pairSteps },
       { name: 'blip2', data: softData(blip2, [...capT, ...qaT]), steps: sizes.steps },
     ],
     softLoss(blip2),
@@ -168,7 +168,7 @@ export async function runAll(args: DemoArgs, log: Log): Promise<DemoResults> {
     'mlp-projector',
     llava,
     [
-      { name: 'mlp-projector-align', data: softData(llava, capT, sideFeatures), steps: sizes.softPromptPairSteps },
+      { name: 'mlp-projector-align', data: softData(llava, capT, sideFeatures), steps: sizes.pairSteps },
       { name: 'mlp-projector', data: softData(llava, [...capT, ...qaT], sideFeatures), steps: sizes.steps },
     ],
     softLoss(llava),
