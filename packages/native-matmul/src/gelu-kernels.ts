@@ -1,14 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { GELU_GRAD_KERNEL, GELU_KERNEL, GELU_TANH_GRAD_KERNEL, GELU_TANH_KERNEL, type GeluApproximation } from '@vlm/core';
 import type { NativeBinding } from './binding';
 import { checkFloat32 } from './kernel-inputs';
 import type { KernelImpl, Storage } from './matmul-kernels';
 
-/** Which GELU a kernel computes: the exact (erf) one or the tanh approximation. */
-type Form = 'exact' | 'tanh';
 type Factory = (native: NativeBinding, storage: (backend: unknown) => Storage) => KernelImpl;
 
 /** `{ x } → GELU(x)` of one form, multi-threaded. */
-function forward(name: string, form: Form): Factory {
+function forward(name: string, form: GeluApproximation): Factory {
   return (native, storage) => (args) => {
     const { x } = args.inputs as { x: tf.TensorInfo };
     checkFloat32(name, { x });
@@ -23,7 +22,7 @@ function forward(name: string, form: Form): Factory {
 }
 
 /** `{ dy, x } → dy·GELU'(x)` of one form, multi-threaded. */
-function gradient(name: string, form: Form): Factory {
+function gradient(name: string, form: GeluApproximation): Factory {
   return (native, storage) => (args) => {
     const { dy, x } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
     checkFloat32(name, { x, dy });
@@ -40,10 +39,10 @@ function gradient(name: string, form: Form): Factory {
 }
 
 /** `VlmGelu` (`@vlm/core`'s `GELU_KERNEL`): `{ x } → GELU(x)`, exact. */
-export const geluKernel = forward('VlmGelu', 'exact');
+export const geluKernel = forward(GELU_KERNEL, 'none');
 /** `VlmGeluGrad` (`@vlm/core`'s `GELU_GRAD_KERNEL`): `{ dy, x } → dy·GELU'(x)`, exact. */
-export const geluGradKernel = gradient('VlmGeluGrad', 'exact');
+export const geluGradKernel = gradient(GELU_GRAD_KERNEL, 'none');
 /** `VlmGeluTanh` (`@vlm/core`'s `GELU_TANH_KERNEL`): `{ x } → GELU(x)`, the tanh form. */
-export const geluTanhKernel = forward('VlmGeluTanh', 'tanh');
+export const geluTanhKernel = forward(GELU_TANH_KERNEL, 'tanh');
 /** `VlmGeluTanhGrad` (`@vlm/core`'s `GELU_TANH_GRAD_KERNEL`): `{ dy, x } → dy·GELU'(x)`, the tanh form. */
-export const geluTanhGradKernel = gradient('VlmGeluTanhGrad', 'tanh');
+export const geluTanhGradKernel = gradient(GELU_TANH_GRAD_KERNEL, 'tanh');
