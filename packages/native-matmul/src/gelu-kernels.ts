@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GELU_GRAD_KERNEL, GELU_KERNEL, GELU_TANH_GRAD_KERNEL, GELU_TANH_KERNEL, type GeluApproximation } from '@vlm/core';
 import type { NativeBinding } from './binding';
-import { checkFloat32 } from './kernel-inputs';
+import { checkFloat32, checkShape } from './kernel-inputs';
 import type { KernelImpl, Storage } from './matmul-kernels';
 
 type Factory = (native: NativeBinding, storage: (backend: unknown) => Storage) => KernelImpl;
@@ -26,7 +26,7 @@ function gradient(name: string, form: GeluApproximation): Factory {
   return (native, storage) => (args) => {
     const { dy, x } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
     checkFloat32(name, { x, dy });
-    if (!tf.util.arraysEqual(dy.shape, x.shape)) throw new Error(`${name}: expected dy of x's shape [${x.shape}], got [${dy.shape}]`);
+    checkShape(name, 'dy', dy, x.shape);
     const s = storage(args.backend);
     const n = tf.util.sizeFromShape(x.shape);
     return s.output(x.shape, (dx, dxOffset) => {

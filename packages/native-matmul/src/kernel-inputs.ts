@@ -6,3 +6,8 @@ export function checkFloat32(kernel: string, inputs: Record<string, tf.TensorInf
     if (t && t.dtype !== 'float32') throw new Error(`${kernel}: expected ${name} of dtype float32, got ${t.dtype}`);
   }
 }
+
+/** Checks that a native kernel's input has the shape it needs. */
+export function checkShape(kernel: string, name: string, t: tf.TensorInfo, shape: number[]): void {
+  if (!tf.util.arraysEqual(t.shape, shape)) throw new Error(`${kernel}: expected ${name} of shape [${shape}], got [${t.shape}]`);
+}

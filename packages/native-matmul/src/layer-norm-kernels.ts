@@ -1,11 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeBinding } from './binding';
-import { checkFloat32 } from './kernel-inputs';
+import { checkFloat32, checkShape } from './kernel-inputs';
 import type { KernelImpl, Storage } from './matmul-kernels';
-
-function checkShape(kernel: string, name: string, t: tf.TensorInfo, shape: number[]): void {
-  if (!tf.util.arraysEqual(t.shape, shape)) throw new Error(`${kernel}: expected ${name} of shape [${shape}], got [${t.shape}]`);
-}
 
 /** `[rows, width]` of `x` (LayerNorm over the last axis), after checking `x` has an axis. */
 function rowsWidth(kernel: string, x: tf.TensorInfo): [number, number] {
